@@ -1,0 +1,211 @@
+/**
+ * Typed errors with stable string codes.
+ *
+ * Every error a caller can cause or observe is a {@link TesseraError} with a
+ * literal `code`. The code is the contract: it is mapped the same way onto
+ * every wire (RPC error frame, HTTP body, gRPC status), and a remote error is
+ * rebuilt on the client as an instance of the class registered for its code.
+ *
+ * @module
+ */
+
+/** Every stable error code Tessera emits. */
+export type ErrorCode =
+  | 'CHANNEL_CLOSED'
+  | 'CANCELLED'
+  | 'DEADLINE_EXCEEDED'
+  | 'TOO_LARGE'
+  | 'LIMIT_EXCEEDED'
+  | 'BAD_CHECKSUM'
+  | 'PROTOCOL'
+  | 'UNAVAILABLE'
+  | 'CONNECTION_LOST'
+  | 'UNKNOWN_METHOD'
+  | 'INVALID_ARGUMENT'
+  | 'WORKER_TASK_FAILED'
+  | 'INTERNAL';
+
+/** Options shared by every Tessera error. */
+export interface TesseraErrorOptions {
+  /** The underlying error, kept for diagnosis. */
+  cause?: unknown;
+  /** Structured, serializable detail (for example a leader hint). */
+  details?: Record<string, unknown>;
+}
+
+/**
+ * The base of every Tessera error.
+ *
+ * @example
+ * ```ts
+ * try { await ch.send(1); } catch (e) {
+ *   if (e instanceof TesseraError && e.code === 'CHANNEL_CLOSED') { ... }
+ * }
+ * ```
+ */
+export class TesseraError extends Error {
+  /** Stable, machine-readable error code. */
+  readonly code: ErrorCode;
+  /** Structured detail; serialized with the error over the wire. */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: TesseraErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details;
+    this.name = new.target.name;
+  }
+}
+
+/** Sending on, or closing, a closed channel. */
+export class ChannelClosedError extends TesseraError {
+  constructor(message = 'Cannot use channel: it is closed', options: TesseraErrorOptions = {}) {
+    super('CHANNEL_CLOSED', message, options);
+  }
+}
+
+/** The operation was cancelled through an `AbortSignal` or by the peer. */
+export class CancelledError extends TesseraError {
+  constructor(message = 'Operation cancelled', options: TesseraErrorOptions = {}) {
+    super('CANCELLED', message, options);
+  }
+}
+
+/** The operation's deadline passed before it completed. */
+export class DeadlineExceededError extends TesseraError {
+  constructor(message = 'Deadline exceeded', options: TesseraErrorOptions = {}) {
+    super('DEADLINE_EXCEEDED', message, options);
+  }
+}
+
+/** A message, frame or request is larger than its configured maximum. */
+export class TooLargeError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('TOO_LARGE', message, options);
+  }
+}
+
+/** A named limit (calls in flight, waiters, queue length) would be exceeded. */
+export class LimitExceededError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('LIMIT_EXCEEDED', message, options);
+  }
+}
+
+/** Bytes failed their checksum: corruption on the wire or on disk. */
+export class ChecksumError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('BAD_CHECKSUM', message, options);
+  }
+}
+
+/** The peer broke the wire protocol (garbage bytes, unknown frame type, bad field). */
+export class ProtocolError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('PROTOCOL', message, options);
+  }
+}
+
+/**
+ * The remote end could not be reached. The request was **not** sent, so it is
+ * safe to retry.
+ */
+export class UnavailableError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('UNAVAILABLE', message, options);
+  }
+}
+
+/**
+ * The connection dropped after the request was sent and before its answer
+ * arrived. The outcome is unknown: the request may or may not have taken
+ * effect.
+ */
+export class ConnectionLostError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('CONNECTION_LOST', message, options);
+  }
+}
+
+/** The RPC names a service or method the server does not have. */
+export class UnknownMethodError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('UNKNOWN_METHOD', message, options);
+  }
+}
+
+/** A caller-supplied value failed validation; nothing was changed. */
+export class InvalidArgumentError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('INVALID_ARGUMENT', message, options);
+  }
+}
+
+/** A task run on a worker thread threw; `cause` holds what it threw. */
+export class WorkerTaskError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('WORKER_TASK_FAILED', message, options);
+  }
+}
+
+/** An unexpected failure on the remote end; `message` says what it was. */
+export class InternalError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('INTERNAL', message, options);
+  }
+}
+
+type ErrorConstructorForCode = new (message: string, options: TesseraErrorOptions) => TesseraError;
+
+const classesByCode = new Map<string, ErrorConstructorForCode>([
+  ['CHANNEL_CLOSED', ChannelClosedError],
+  ['CANCELLED', CancelledError],
+  ['DEADLINE_EXCEEDED', DeadlineExceededError],
+  ['TOO_LARGE', TooLargeError],
+  ['LIMIT_EXCEEDED', LimitExceededError],
+  ['BAD_CHECKSUM', ChecksumError],
+  ['PROTOCOL', ProtocolError],
+  ['UNAVAILABLE', UnavailableError],
+  ['CONNECTION_LOST', ConnectionLostError],
+  ['UNKNOWN_METHOD', UnknownMethodError],
+  ['INVALID_ARGUMENT', InvalidArgumentError],
+  ['WORKER_TASK_FAILED', WorkerTaskError],
+  ['INTERNAL', InternalError],
+]);
+
+/**
+ * Registers the class to rebuild for an error code arriving from a remote
+ * peer. Later layers (raft's `NOT_LEADER`, kv's `COMPACTED`) register theirs.
+ */
+export function registerErrorCode(code: string, errorClass: ErrorConstructorForCode): void {
+  classesByCode.set(code, errorClass);
+}
+
+/**
+ * A remote error whose code has no registered class here (for example a
+ * newer server). It keeps the code the server sent.
+ */
+export class RemoteError extends Error {
+  readonly code: string;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(code: string, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.code = code;
+    this.details = details;
+    this.name = 'RemoteError';
+  }
+}
+
+/**
+ * Rebuilds an error received over the wire as an instance of the class
+ * registered for its code, or a {@link RemoteError} when none is.
+ */
+export function errorFromWire(
+  code: string,
+  message: string,
+  details?: Record<string, unknown>,
+): TesseraError | RemoteError {
+  const errorClass = classesByCode.get(code);
+  if (errorClass === undefined) return new RemoteError(code, message, details);
+  return new errorClass(message, details === undefined ? {} : { details });
+}

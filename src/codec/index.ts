@@ -1,0 +1,3 @@
+export * from './checksum.ts';
+export * from './frame.ts';
+export * from './msgpack.ts';

@@ -1,0 +1,39 @@
+/**
+ * The one MessagePack configuration every Tessera wire and file uses.
+ *
+ * msgpackr is the fastest MessagePack implementation for Node. Records
+ * (msgpackr's shared-structure extension) are off so that any MessagePack
+ * implementation in another language can read what we write.
+ *
+ * @module
+ */
+import { Packr } from 'msgpackr';
+import { ProtocolError } from '../base/errors.ts';
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+/**
+ * Encodes a value. The returned buffer may share its `ArrayBuffer` with other
+ * results (never overlapping them); copy it if you need a standalone buffer.
+ */
+export function encode(value: unknown): Buffer {
+  return packr.pack(value);
+}
+
+/**
+ * Decodes one MessagePack value.
+ *
+ * @throws {ProtocolError} when `bytes` is not exactly one valid MessagePack value.
+ */
+export function decode(bytes: Uint8Array): unknown {
+  try {
+    return packr.unpack(bytes);
+  } catch (error) {
+    throw new ProtocolError(
+      `Cannot decode MessagePack body of ${bytes.length} bytes: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
