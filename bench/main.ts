@@ -1,0 +1,21 @@
+/**
+ * `npm run bench -- <name>`: runs one benchmark; each prints a table and ends
+ * with one JSON line.
+ */
+import { benchConcurrency } from './concurrency.ts';
+import { benchRpc } from './rpc.ts';
+
+const benches: Record<string, () => Promise<void>> = {
+  concurrency: benchConcurrency,
+  rpc: benchRpc,
+};
+
+const name = process.argv[2];
+const bench = name === undefined ? undefined : benches[name];
+if (bench === undefined) {
+  console.error(
+    `Cannot run benchmark ${JSON.stringify(name)}: choose one of ${Object.keys(benches).join(', ')}`,
+  );
+  process.exit(2);
+}
+await bench();
