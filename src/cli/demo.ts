@@ -41,10 +41,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       throw new RangeError(`Cannot run demo: ${name} must be a positive integer, got ${value}`);
   }
   const threads = Math.max(1, Math.min(options.workers, availableParallelism()));
-  const pool = new WorkerPool({
-    filename: new URL('./demo-worker.ts', import.meta.url),
-    threadsMax: threads,
-  });
+  // The worker file has this module's extension: .ts in a checkout, .js in the built package.
+  const workerFile = new URL(`./demo-worker${extname(import.meta.url)}`, import.meta.url);
+  const pool = new WorkerPool({ filename: workerFile, threadsMax: threads });
   const jobs = new Channel<{ id: number; from: number; to: number }>(options.workers);
   const group = new WaitGroup();
   const jobsPerWorker = new Array<number>(options.workers).fill(0);
