@@ -18,7 +18,9 @@ after(() => {
 
 /** Starts a server process; resolves with its address once it listens (10 s at most). */
 function startServer(address: string): Promise<{ child: ChildProcess; address: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', serverScript, address], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', serverScript, address], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.add(child);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start within 10 s')), 10_000);
@@ -46,7 +48,11 @@ function killed(child: ChildProcess): Promise<void> {
 describe('RPC with a server process killed by SIGKILL', () => {
   it('in-flight calls fail CONNECTION_LOST, new calls fail fast UNAVAILABLE, and the client reconnects to the restarted server', async () => {
     const first = await startServer('127.0.0.1:0');
-    const client = new RpcClient({ address: first.address, logger: new RecordingLogger(), backoff: { initialMs: 10, maxMs: 100 } });
+    const client = new RpcClient({
+      address: first.address,
+      logger: new RecordingLogger(),
+      backoff: { initialMs: 10, maxMs: 100 },
+    });
     try {
       const echo = client.service(ProcessEcho);
       // A steady load, and one call that is certainly in flight.
@@ -58,10 +64,14 @@ describe('RPC with a server process killed by SIGKILL', () => {
       await hanging;
       for (const outcome of await load) {
         // Each call either completed before the kill or reports an unknown outcome; never a silent hang.
-        if (outcome.status === 'rejected') assert.ok(outcome.reason instanceof ConnectionLostError || outcome.reason instanceof UnavailableError);
+        if (outcome.status === 'rejected')
+          assert.ok(
+            outcome.reason instanceof ConnectionLostError || outcome.reason instanceof UnavailableError,
+          );
       }
       // Wait (bounded) until the client has noticed the refused redial.
-      for (let i = 0; i < 200 && client.state !== 'backoff'; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+      for (let i = 0; i < 200 && client.state !== 'backoff'; i++)
+        await new Promise((resolve) => setTimeout(resolve, 5));
       assert.equal(client.state, 'backoff');
       await assert.rejects(echo.echo(1), UnavailableError);
 

@@ -31,6 +31,7 @@ import {
   CANCEL,
   CREDIT,
   ERROR,
+  GOAWAY,
   parseServerMessage,
   REQUEST,
   RESPONSE,
@@ -71,6 +72,8 @@ export type ClientState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed'
 
 interface PendingCall {
   readonly method: string;
+  /** The connection the request went out on; answers, cancels and credits use it. */
+  readonly connection: MessageConnection;
   readonly resolve: ((value: unknown) => void) | undefined;
   readonly reject: ((error: Error) => void) | undefined;
   readonly stream: ClientStreamImpl<unknown> | undefined;
@@ -113,6 +116,8 @@ export class RpcClient {
   readonly #readyWaiters = new Set<ReadyWaiter>();
   #state: ClientState = 'idle';
   #connection: MessageConnection | undefined;
+  /** Connections the server sent GOAWAY on, finishing their accepted calls. */
+  readonly #draining = new Set<MessageConnection>();
   #nextCallId = 1;
   #failedAttempts = 0;
   #retryTimer: TimerHandle | undefined;
@@ -220,6 +225,7 @@ export class RpcClient {
       this.#failCall(id, new CancelledError('Call cancelled: client closed'), false);
     this.#connection?.close();
     this.#connection = undefined;
+    for (const connection of this.#draining) connection.close();
   }
 
   #deadlineOf(options: CallOptions): number | undefined {
@@ -277,7 +283,14 @@ export class RpcClient {
     const id = this.#nextCallId++;
     const window = settle.stream === undefined ? 0 : this.#streamWindow;
     connection.send([REQUEST, id, method, request, timeoutMs, window]); // throws TooLargeError, nothing sent
-    const call: PendingCall = { method, ...settle, timer: undefined, signal: undefined, onAbort: undefined };
+    const call: PendingCall = {
+      method,
+      connection,
+      ...settle,
+      timer: undefined,
+      signal: undefined,
+      onAbort: undefined,
+    };
     this.#calls.set(id, call);
     if (timeoutMs > 0) {
       call.timer = this.#clock.setTimer(
@@ -298,7 +311,7 @@ export class RpcClient {
     }
     settle.stream?.attach({
       credit: (items) => {
-        if (this.#calls.has(id)) this.#connection?.send([CREDIT, id, items]);
+        if (this.#calls.has(id)) connection.send([CREDIT, id, items]);
       },
       cancel: () => this.#failCall(id, new CancelledError(`Stream ${method} cancelled`), true),
     });
@@ -317,12 +330,12 @@ export class RpcClient {
   #failCall(id: number, error: Error, tellServer: boolean): void {
     const call = this.#settle(id);
     if (call === undefined) return;
-    if (tellServer) this.#connection?.send([CANCEL, id]);
+    if (tellServer) call.connection.send([CANCEL, id]);
     call.reject?.(error);
     call.stream?.fail(error);
   }
 
-  #receive(raw: unknown): void {
+  #receive(connection: MessageConnection, raw: unknown): void {
     let message: ReturnType<typeof parseServerMessage>;
     try {
       message = parseServerMessage(raw);
@@ -331,7 +344,7 @@ export class RpcClient {
         { address: this.address, err: error },
         'closing connection: bad RPC message from server',
       );
-      this.#connection?.close(error as Error);
+      connection.close(error as Error);
       return;
     }
     switch (message.type) {
@@ -362,7 +375,30 @@ export class RpcClient {
       case STREAM_END:
         this.#settle(message.id)?.stream?.end();
         break;
+      case GOAWAY:
+        this.#goAway(connection, message.id);
+        break;
     }
+  }
+
+  /** The server is closing `connection`: calls above `lastId` never ran; new calls need a new connection. */
+  #goAway(connection: MessageConnection, lastId: number): void {
+    for (const [id, call] of [...this.#calls]) {
+      if (call.connection === connection && id > lastId) {
+        this.#failCall(
+          id,
+          new UnavailableError(
+            `Cannot run ${call.method}: ${this.address} is shutting down and did not run it; safe to retry`,
+          ),
+          false,
+        );
+      }
+    }
+    if (connection !== this.#connection) return;
+    // Accepted calls finish on the old connection, which the server closes when they are done.
+    this.#draining.add(connection);
+    this.#connection = undefined;
+    if (this.#state !== 'closed') this.#dial();
   }
 
   #whenReady(options: CallOptions, deadlineMs: number | undefined): Promise<MessageConnection> {
@@ -437,7 +473,7 @@ export class RpcClient {
     this.#failedAttempts = 0;
     this.#connection = connection;
     connection.start({
-      message: (message) => this.#receive(message),
+      message: (message) => this.#receive(connection, message),
       close: (error) => this.#connectionClosed(connection, error),
     });
     for (const waiter of [...this.#readyWaiters]) waiter.resolve(connection);
@@ -459,10 +495,9 @@ export class RpcClient {
   }
 
   #connectionClosed(connection: MessageConnection, error: Error | undefined): void {
-    if (connection !== this.#connection) return;
-    this.#connection = undefined;
-    this.#lastError = error ?? new ConnectionLostError(`Connection to ${this.address} closed by the server`);
+    this.#draining.delete(connection);
     for (const [id, call] of [...this.#calls]) {
+      if (call.connection !== connection) continue;
       this.#failCall(
         id,
         new ConnectionLostError(
@@ -474,6 +509,9 @@ export class RpcClient {
         false,
       );
     }
+    if (connection !== this.#connection) return;
+    this.#connection = undefined;
+    this.#lastError = error ?? new ConnectionLostError(`Connection to ${this.address} closed by the server`);
     if (this.#state === 'closed') return;
     // A connection that was up redials at once; backoff applies only if that fails.
     this.#dial();

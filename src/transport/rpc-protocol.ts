@@ -9,7 +9,13 @@
  *                  [ERROR, id, code, message, details | null]
  *                  [STREAM_ITEM, id, payload]
  *                  [STREAM_END, id]
+ *                  [GOAWAY, lastId]             the server is closing: it ran no
+ *                                               call above lastId and will take
+ *                                               no new call on this connection
  * ```
+ *
+ * Call ids increase on a connection, so `lastId` tells the client exactly
+ * which of its calls the server never saw (safe to retry) as in gRPC's GOAWAY.
  *
  * `timeoutMs` is relative (0 = none), so clocks need not agree. A stream
  * starts with `streamWindow` credits; the server sends an item only while it
@@ -27,6 +33,7 @@ export const CANCEL = 3;
 export const STREAM_ITEM = 4;
 export const STREAM_END = 5;
 export const CREDIT = 6;
+export const GOAWAY = 7;
 
 /** Largest `timeoutMs` a request may carry (about 24 days, the range of a Node timer). */
 export const TIMEOUT_MS_MAX = 2_147_483_647;
@@ -55,7 +62,8 @@ export type ServerMessage =
       details: Record<string, unknown> | undefined;
     }
   | { type: typeof STREAM_ITEM; id: number; payload: unknown }
-  | { type: typeof STREAM_END; id: number };
+  | { type: typeof STREAM_END; id: number }
+  | { type: typeof GOAWAY; id: number };
 
 function fail(reason: string): never {
   throw new ProtocolError(`Cannot parse RPC message: ${reason}`);
@@ -137,6 +145,9 @@ export function parseServerMessage(message: unknown): ServerMessage {
     case STREAM_END:
       if (message.length !== 2) fail('STREAM_END needs 2 fields');
       return { type: STREAM_END, id: callId(message) };
+    case GOAWAY:
+      if (message.length !== 2) fail('GOAWAY needs 2 fields');
+      return { type: GOAWAY, id: callId(message) };
     default:
       return fail(`unknown server message type ${String(message[0])}`);
   }

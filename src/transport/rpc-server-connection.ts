@@ -24,6 +24,7 @@ import {
   type ClientMessage,
   CREDIT,
   ERROR,
+  GOAWAY,
   parseClientMessage,
   REQUEST,
   RESPONSE,
@@ -113,6 +114,9 @@ export class RpcServerConnection {
   readonly #onClosed: (connection: RpcServerConnection) => void;
   readonly #calls = new Map<number, ServerCall>();
   #callsIdle: (() => void) | undefined;
+  // Invariant: every REQUEST id is above the one before it; #lastRequestId is the highest seen.
+  #lastRequestId = 0;
+  #goingAway = false;
 
   constructor(
     connection: MessageConnection,
@@ -145,6 +149,17 @@ export class RpcServerConnection {
     return new Promise((resolve) => {
       this.#callsIdle = resolve;
     });
+  }
+
+  /**
+   * Starts a graceful close: tells the client the last call this server
+   * accepted, and refuses every later one (the client fails those as
+   * `UNAVAILABLE`, safe to retry). Calls already accepted run on.
+   */
+  goAway(): void {
+    if (this.#goingAway) return;
+    this.#goingAway = true;
+    this.#connection.send([GOAWAY, this.#lastRequestId]);
   }
 
   /** Closes the connection, aborting every call still running. */
@@ -192,10 +207,17 @@ export class RpcServerConnection {
 
   #start(request: Extract<ClientMessage, { type: typeof REQUEST }>): void {
     const { id, method } = request;
-    if (this.#calls.has(id)) {
-      this.#connection.close(new ProtocolError(`Cannot start call ${id}: that id is already in flight`));
+    if (id <= this.#lastRequestId) {
+      this.#connection.close(
+        new ProtocolError(
+          `Cannot start call ${id}: call ids must increase (last was ${this.#lastRequestId})`,
+        ),
+      );
       return;
     }
+    // After GOAWAY the client knows this call was not run: no answer is owed.
+    if (this.#goingAway) return;
+    this.#lastRequestId = id;
     const registered = this.#methods.get(method);
     if (registered === undefined) {
       this.#sendError(id, new UnknownMethodError(`Cannot call ${method}: no such method on this server`));

@@ -158,14 +158,17 @@ export class RpcServer {
   }
 
   /**
-   * Stops accepting, lets running calls finish for up to `graceMs`, then
-   * closes every connection (aborting what still runs).
+   * Stops accepting, sends every client GOAWAY (calls it had not yet
+   * received fail on the client as `UNAVAILABLE`, safe to retry), lets
+   * accepted calls finish for up to `graceMs`, then closes every connection
+   * (aborting what still runs).
    */
   async close(options: { graceMs?: number } = {}): Promise<void> {
     this.#closing = true;
     await this.#listener?.close();
     const graceMs = options.graceMs ?? CLOSE_GRACE_MS_DEFAULT;
     const connections = [...this.#connections];
+    for (const connection of connections) connection.goAway();
     let timer: ReturnType<Clock['setTimer']> | undefined;
     await Promise.race([
       Promise.all(connections.map((connection) => connection.idle())),

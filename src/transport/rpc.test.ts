@@ -19,7 +19,7 @@ import { MemoryTransport } from './memory-transport.ts';
 import type { Transport } from './message-connection.ts';
 import { RpcClient } from './rpc-client.ts';
 import { RpcServer } from './rpc-server.ts';
-import { defineService, serverStream, unary } from './service.ts';
+import { defineService, type ServiceHandlers, serverStream, unary } from './service.ts';
 import { TcpTransport } from './tcp-transport.ts';
 
 const Test = defineService('test', {
@@ -44,12 +44,31 @@ class QuotaError extends TesseraError {
   }
 }
 
+/** Handlers that answer trivially, with `overrides` for what a test exercises. */
+function stubHandlers(overrides: Partial<ServiceHandlers<typeof Test>>): ServiceHandlers<typeof Test> {
+  const unused = (): never => {
+    throw new Error('not used by this test');
+  };
+  return {
+    echo: (request) => request,
+    delayedEcho: unused,
+    fail: unused,
+    waitForAbort: unused,
+    checked: unused,
+    count: unused,
+    forever: unused,
+    ...overrides,
+  };
+}
+
 interface Harness {
   server: RpcServer;
   client: RpcClient;
   aborts: string[];
   produced: { count: number; finished: boolean };
   signalAborted: Promise<string>;
+  /** Resolves when a delayedEcho handler starts. */
+  delayedEchoStarted: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -58,10 +77,13 @@ async function harness(transport: Transport, clock?: ManualClock): Promise<Harne
   const produced = { count: 0, finished: false };
   let reportAbort: (reason: string) => void = () => {};
   const signalAborted = new Promise<string>((resolve) => (reportAbort = resolve));
+  let reportStarted: () => void = () => {};
+  const delayedEchoStarted = new Promise<void>((resolve) => (reportStarted = resolve));
   const server = new RpcServer({ transport, logger: new RecordingLogger(), ...(clock ? { clock } : {}) });
   server.register(Test, {
     echo: ({ text }) => ({ text }),
     async delayedEcho({ text, turns }) {
+      reportStarted();
       for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
       return text;
     },
@@ -112,6 +134,7 @@ async function harness(transport: Transport, clock?: ManualClock): Promise<Harne
     aborts,
     produced,
     signalAborted,
+    delayedEchoStarted,
     async close() {
       client.close();
       await server.close({ graceMs: 0 });
@@ -320,18 +343,15 @@ describe('RpcServer limits', () => {
     const server = new RpcServer({ transport, callsInFlightPerConnectionMax: 2 });
     let release: () => void = () => {};
     const gate = new Promise<void>((resolve) => (release = resolve));
-    server.register(Test, {
-      echo: async (request) => {
-        await gate;
-        return request;
-      },
-      delayedEcho: () => '',
-      fail: () => Promise.reject(new Error('unused')),
-      waitForAbort: () => Promise.reject(new Error('unused')),
-      checked: ({ n }) => n,
-      count: () => [],
-      forever: () => [],
-    });
+    server.register(
+      Test,
+      stubHandlers({
+        echo: async (request) => {
+          await gate;
+          return request;
+        },
+      }),
+    );
     const client = new RpcClient({ address: await server.listen('memory:0'), transport });
     try {
       const stub = client.service(Test);
@@ -355,15 +375,7 @@ describe('RpcClient connection handling', () => {
       await assert.rejects(client.unary('test.echo', { text: 'x' }), UnavailableError);
       const waiting = client.unary('test.echo', { text: 'late' }, { waitForReady: true });
       const server = new RpcServer({ transport });
-      server.register(Test, {
-        echo: (request) => request,
-        delayedEcho: () => '',
-        fail: () => Promise.reject(new Error('unused')),
-        waitForAbort: () => Promise.reject(new Error('unused')),
-        checked: ({ n }) => n,
-        count: () => [],
-        forever: () => [],
-      });
+      server.register(Test, stubHandlers({ echo: (request) => request }));
       await server.listen('memory:77');
       assert.deepEqual(await waiting, { text: 'late' });
       assert.equal(client.state, 'ready');
@@ -392,15 +404,7 @@ describe('RpcClient connection handling', () => {
       assert.equal(await first.signalAborted, 'CONNECTION_LOST', 'the server handler sees the connection go');
       // Same port, new server: a waitForReady call rides the client's own reconnect.
       const second = new RpcServer({ logger: new RecordingLogger() });
-      second.register(Test, {
-        echo: ({ text }) => ({ text: `second:${text}` }),
-        delayedEcho: () => '',
-        fail: () => Promise.reject(new Error('unused')),
-        waitForAbort: () => Promise.reject(new Error('unused')),
-        checked: ({ n }) => n,
-        count: () => [],
-        forever: () => [],
-      });
+      second.register(Test, stubHandlers({ echo: ({ text }) => ({ text: `second:${text}` }) }));
       await second.listen(address);
       assert.deepEqual(await stub.echo({ text: 'b' }, { waitForReady: true, timeoutMs: 5000 }), {
         text: 'second:b',
@@ -427,9 +431,8 @@ describe('RpcServer.close', () => {
   it('lets running calls finish within the grace period', async () => {
     const h = await harness(new TcpTransport({ logger: new RecordingLogger() }));
     try {
-      await h.client.connect();
       const call = h.client.service(Test).delayedEcho({ text: 'done', turns: 20 });
-      await new Promise((resolve) => setTimeout(resolve, 1));
+      await h.delayedEchoStarted;
       await h.server.close({ graceMs: 5000 });
       assert.equal(await call, 'done');
       for (let i = 0; i < 100 && h.server.connectionCount > 0; i++)
@@ -437,6 +440,73 @@ describe('RpcServer.close', () => {
       assert.equal(h.server.connectionCount, 0, 'close() closes every connection once calls finish');
     } finally {
       h.client.close();
+    }
+  });
+});
+
+describe('GOAWAY', () => {
+  /** A raw client connection to `address`, recording what the server sends. */
+  async function rawClient(transport: MemoryTransport, address: string) {
+    const received: unknown[] = [];
+    const connection = await transport.dial(address);
+    connection.start({ message: (message) => received.push(message), close: () => {} });
+    return { connection, received };
+  }
+
+  it('the server names the last call it accepted, runs it, and never runs a later one', async () => {
+    const transport = new MemoryTransport();
+    const ran: string[] = [];
+    const server = new RpcServer({ transport });
+    server.register(
+      Test,
+      stubHandlers({
+        echo: (request) => {
+          ran.push(request.text);
+          return request;
+        },
+      }),
+    );
+    const address = await server.listen('memory:0');
+    const { connection, received } = await rawClient(transport, address);
+    connection.send([0, 1, 'test.echo', { text: 'accepted' }, 0, 0]);
+    await new Promise((resolve) => setImmediate(resolve));
+    const closing = server.close({ graceMs: 1000 });
+    await new Promise((resolve) => setImmediate(resolve));
+    connection.send([0, 2, 'test.echo', { text: 'too late' }, 0, 0]);
+    await closing;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(ran, ['accepted']);
+    assert.deepEqual(received, [
+      [1, 1, { text: 'accepted' }],
+      [7, 1],
+    ]);
+  });
+
+  it('the client fails calls above lastId with UNAVAILABLE (safe to retry) and moves to a new connection', async () => {
+    const transport = new MemoryTransport();
+    let connections = 0;
+    // A fake server: the first connection answers every request with GOAWAY 0; later ones echo.
+    await transport.listen('memory:9', (connection) => {
+      const first = connections++ === 0;
+      connection.start({
+        message: (message) => {
+          const [, id, , payload] = message as [number, number, string, unknown];
+          connection.send(first ? [7, 0] : [1, id, payload]);
+        },
+        close: () => {},
+      });
+    });
+    const client = new RpcClient({ address: 'memory:9', transport });
+    try {
+      await assert.rejects(client.unary('test.echo', 'a'), (error: unknown) => {
+        assert.ok(error instanceof UnavailableError);
+        assert.match(error.message, /did not run it; safe to retry/);
+        return true;
+      });
+      assert.equal(await client.unary('test.echo', 'b', { waitForReady: true }), 'b');
+      assert.equal(connections, 2);
+    } finally {
+      client.close();
     }
   });
 });
