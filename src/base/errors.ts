@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'UNKNOWN_METHOD'
   | 'INVALID_ARGUMENT'
   | 'WORKER_TASK_FAILED'
+  | 'NOT_LEADER'
+  | 'COMPACTED'
   | 'INTERNAL';
 
 /** Options shared by every Tessera error. */
@@ -148,6 +150,29 @@ export class WorkerTaskError extends TesseraError {
   }
 }
 
+/**
+ * This member is not the leader. `details.leaderHint` names the leader's
+ * member id when known (0 when not): retry there. Nothing was changed.
+ */
+export class NotLeaderError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('NOT_LEADER', message, options);
+  }
+
+  /** The leader's member id, or 0 when unknown. */
+  get leaderHint(): number {
+    const hint = this.details?.['leaderHint'];
+    return typeof hint === 'number' ? hint : 0;
+  }
+}
+
+/** The requested log entries or revision were compacted away. */
+export class CompactedError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('COMPACTED', message, options);
+  }
+}
+
 /** An unexpected failure on the remote end; `message` says what it was. */
 export class InternalError extends TesseraError {
   constructor(message: string, options: TesseraErrorOptions = {}) {
@@ -170,6 +195,8 @@ const classesByCode = new Map<string, ErrorConstructorForCode>([
   ['UNKNOWN_METHOD', UnknownMethodError],
   ['INVALID_ARGUMENT', InvalidArgumentError],
   ['WORKER_TASK_FAILED', WorkerTaskError],
+  ['NOT_LEADER', NotLeaderError],
+  ['COMPACTED', CompactedError],
   ['INTERNAL', InternalError],
 ]);
 

@@ -8,6 +8,7 @@ import {
   InternalError,
   InvalidArgumentError,
   LimitExceededError,
+  NotLeaderError,
   RemoteError,
   TesseraError,
   TooLargeError,
@@ -25,7 +26,7 @@ import { TcpTransport } from './tcp-transport.ts';
 const Test = defineService('test', {
   echo: unary<{ text: string }, { text: string }>(),
   delayedEcho: unary<{ text: string; turns: number }, string>(),
-  fail: unary<{ kind: 'tessera' | 'plain' | 'custom' }, never>(),
+  fail: unary<{ kind: 'tessera' | 'plain' | 'custom' | 'notLeader' }, never>(),
   waitForAbort: unary<null, never>(),
   checked: unary<{ n: number }, number>({
     validate: (request) => {
@@ -89,7 +90,9 @@ async function harness(transport: Transport, clock?: ManualClock): Promise<Harne
     },
     fail({ kind }) {
       if (kind === 'tessera') throw new QuotaError('quota used up');
-      if (kind === 'custom') throw Object.assign(new Error('nope'), { code: 'NOT_LEADER' });
+      if (kind === 'notLeader')
+        throw new NotLeaderError('Cannot propose: not the leader', { details: { leaderHint: 3 } });
+      if (kind === 'custom') throw Object.assign(new Error('nope'), { code: 'SHARD_MOVED' });
       throw new Error('boom');
     },
     waitForAbort(_request, context) {
@@ -193,7 +196,12 @@ for (const [transportName, makeTransport] of transports) {
         });
         await assert.rejects(stub.fail({ kind: 'custom' }), (error: unknown) => {
           assert.ok(error instanceof RemoteError);
-          assert.equal(error.code, 'NOT_LEADER');
+          assert.equal(error.code, 'SHARD_MOVED');
+          return true;
+        });
+        await assert.rejects(stub.fail({ kind: 'notLeader' }), (error: unknown) => {
+          assert.ok(error instanceof NotLeaderError);
+          assert.equal(error.leaderHint, 3);
           return true;
         });
         await assert.rejects(h.client.unary('test.nothing', {}), UnknownMethodError);

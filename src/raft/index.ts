@@ -1,0 +1,5 @@
+export * from './memory-storage.ts';
+export * from './raft.ts';
+export * from './raw-node.ts';
+export type { RaftStorage } from './storage.ts';
+export * from './types.ts';

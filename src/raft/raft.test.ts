@@ -1,0 +1,380 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LimitExceededError, NotLeaderError } from '../base/errors.ts';
+import { SeededRandom } from '../base/random.ts';
+import { MemoryStorage } from './memory-storage.ts';
+import { RAFT_BUGS, type RaftBug } from './raft.ts';
+import { RawNode } from './raw-node.ts';
+import { appliedTexts, TestNetwork } from './test-network.ts';
+import { MessageType } from './types.ts';
+
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+describe('Raft election (thesis §3.4)', () => {
+  it('a 3-member cluster elects exactly one leader by ticking, and all agree on it', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const network = new TestNetwork(3, seed);
+      network.tick(30);
+      const leaders = network.leaders();
+      assert.equal(leaders.length, 1, `seed ${seed}: leaders ${leaders}`);
+      const leader = leaders[0] as number;
+      const term = network.member(leader).node.raft.term;
+      for (const member of network.members.values()) {
+        assert.equal(
+          member.node.raft.lead,
+          leader,
+          `seed ${seed}: member ${member.id} follows ${member.node.raft.lead}`,
+        );
+        assert.equal(member.node.raft.term, term);
+      }
+    }
+  });
+
+  it('a candidate whose log is behind cannot win (election restriction, §3.6.1)', () => {
+    const network = new TestNetwork(3, 1);
+    network.elect(1);
+    network.isolate(3);
+    network.propose(1, 'a');
+    network.heal();
+    // Member 3 missed 'a'; 1 and 2 refuse it their votes, so its campaign fails.
+    network.isolate(1);
+    const m3 = network.member(3).node.raft;
+    const m2 = network.member(2).node.raft;
+    m2.becomeFollower(m2.term, 0); // forget the leader, so only the log decides
+    network.member(3).node.campaign();
+    network.settle();
+    assert.notEqual(m3.role, 'leader');
+  });
+
+  it('a member votes at most once per term (§3.4)', () => {
+    const network = new TestNetwork(3, 1, { preVote: false });
+    network.member(1).node.campaign();
+    network.member(2).node.campaign();
+    // Both ran for term 1; member 3 grants only the first request it sees.
+    network.settle();
+    const term1Leaders = network.leaders().filter((id) => network.member(id).node.raft.term === 1);
+    assert.ok(term1Leaders.length <= 1, `two leaders in term 1: ${term1Leaders}`);
+  });
+});
+
+describe('Raft pre-vote (thesis §9.6)', () => {
+  it('an isolated member does not inflate its term, and rejoining does not depose the leader', () => {
+    const network = new TestNetwork(3, 7);
+    network.elect(1);
+    const term = network.member(1).node.raft.term;
+    network.isolate(3);
+    network.tick(100);
+    assert.equal(
+      network.member(3).node.raft.term,
+      term,
+      'pre-vote keeps the isolated member in the old term',
+    );
+    network.heal();
+    network.tick(5);
+    assert.deepEqual(network.leaders(), [1]);
+    assert.equal(network.member(1).node.raft.term, term);
+  });
+
+  it('without pre-vote the same isolation bumps the term and disrupts the leader (the check can fail)', () => {
+    const network = new TestNetwork(3, 7, { preVote: false, checkQuorum: false });
+    network.elect(1);
+    const term = network.member(1).node.raft.term;
+    network.isolate(3);
+    network.tick(100);
+    assert.ok(network.member(3).node.raft.term > term);
+    network.heal();
+    network.tick(50);
+    assert.ok(network.member(1).node.raft.term > term, 'the rejoining member forced a new term');
+  });
+});
+
+describe('Raft check-quorum (thesis §6.2)', () => {
+  it('a leader cut off from the majority steps down within two election timeouts', () => {
+    const network = new TestNetwork(3, 3);
+    network.elect(1);
+    network.isolate(1);
+    network.tick(20);
+    assert.notEqual(network.member(1).node.raft.role, 'leader');
+    const leaders = network.leaders();
+    assert.equal(leaders.length, 1);
+    assert.notEqual(leaders[0], 1, 'the majority elected a new leader');
+  });
+
+  it('a leader with a live majority keeps leading', () => {
+    const network = new TestNetwork(3, 3);
+    network.elect(1);
+    network.isolate(3);
+    network.tick(50);
+    assert.equal(network.member(1).node.raft.role, 'leader');
+  });
+});
+
+describe('Raft log replication (thesis §3.5)', () => {
+  it('every member applies the same entries in the same order', () => {
+    const network = new TestNetwork(5, 2);
+    network.elect(1);
+    for (let i = 0; i < 20; i++) network.propose(1, `v${i}`);
+    const expected = Array.from({ length: 20 }, (_, i) => `v${i}`);
+    for (const member of network.members.values()) assert.deepEqual(appliedTexts(member), expected);
+  });
+
+  it('a follower that missed entries catches up, and its conflicting uncommitted suffix is replaced', () => {
+    const network = new TestNetwork(3, 4);
+    network.elect(1);
+    network.propose(1, 'committed');
+    // Leader 1 takes proposals while cut off: they never commit.
+    network.isolate(1);
+    network.member(1).node.propose(text('lost-1'));
+    network.member(1).node.propose(text('lost-2'));
+    network.settle();
+    // 2 and 3 elect a new leader once their election timeouts pass, and commit other entries at the same indexes.
+    network.tick(30);
+    const leader = network.leaders().find((id) => id !== 1);
+    assert.ok(leader !== undefined, 'the majority elected a leader');
+    network.propose(leader, 'won-1');
+    network.propose(leader, 'won-2');
+    network.heal();
+    network.tick(5);
+    for (const member of network.members.values()) {
+      assert.deepEqual(appliedTexts(member), ['committed', 'won-1', 'won-2'], `member ${member.id}`);
+    }
+  });
+
+  it('streams many entries to a follower in bounded appends (pipelining, in-flight window)', () => {
+    const network = new TestNetwork(3, 5, { appendBytesMax: 64, inflightMessagesMax: 4 });
+    network.elect(1);
+    let largest = 0;
+    network.filter = (m) => {
+      if (m.type === MessageType.append) largest = Math.max(largest, m.entries.length);
+      return m;
+    };
+    network.isolate(3);
+    for (let i = 0; i < 50; i++) network.propose(1, `e${i}`);
+    network.heal();
+    network.tick(3);
+    assert.equal(appliedTexts(network.member(3)).length, 50);
+    assert.ok(largest <= 3, `an append carried ${largest} entries past appendBytesMax`);
+  });
+});
+
+describe('Raft commitment (thesis §3.6.2, Figure 3.7)', () => {
+  it('an old-term entry on a majority is not committed by counting until a current-term entry is', () => {
+    const network = new TestNetwork(3, 8);
+    network.elect(1);
+    // Term 1: entry 2 ('old') reaches member 1 only; then everyone forgets the leader.
+    network.isolate(1);
+    network.member(1).node.propose(text('old'));
+    network.settle();
+    for (const member of network.members.values()) {
+      member.node.raft.becomeFollower(member.node.raft.term, 0);
+    }
+    network.heal();
+    // Member 1 wins a new term (its log is the most up to date). Appends carry nothing past entry 2,
+    // so 'old' reaches member 2 but the new term's no-op (entry 3) does not.
+    network.filter = (m) =>
+      m.type === MessageType.append ? { ...m, entries: m.entries.filter((entry) => entry.index <= 2) } : m;
+    network.elect(1);
+    const leader = network.member(1).node.raft;
+    assert.equal(leader.role, 'leader');
+    assert.ok(leader.term > 1);
+    assert.equal(
+      network.member(2).node.raft.log.term(2),
+      1,
+      'entry 2 of term 1 is on a majority (members 1 and 2)',
+    );
+    assert.equal(leader.log.committed, 1, 'an old-term entry must not commit by counting replicas');
+    network.filter = undefined;
+    network.tick(2);
+    assert.ok(
+      leader.log.committed >= 3,
+      'once the current-term no-op replicates, everything up to it commits',
+    );
+    assert.deepEqual(appliedTexts(network.member(2)), ['old']);
+  });
+});
+
+describe('Raft persistence ordering (thesis §10.2.1)', () => {
+  it('a leader sends appends before persisting, but commits only what its own disk holds', () => {
+    const storage = new MemoryStorage({ voters: [1], learners: [] });
+    const node = new RawNode({ id: 1, storage, random: new SeededRandom(1) });
+    node.campaign();
+    let ready = node.ready();
+    storage.append(ready.entries);
+    if (ready.hardState) storage.setHardState(ready.hardState);
+    node.advance();
+    const index = node.propose(text('x'));
+    ready = node.ready();
+    assert.equal(node.raft.log.committed < index, true, 'not committed before its own write is durable');
+    assert.equal(
+      ready.committedEntries.some((entry) => entry.index === index),
+      false,
+    );
+    storage.append(ready.entries);
+    node.advance();
+    ready = node.ready();
+    assert.ok(
+      ready.committedEntries.some((entry) => entry.index === index),
+      'committed once persisted',
+    );
+    node.advance();
+  });
+
+  it('append acknowledgements and votes wait for persistence; leader appends do not', () => {
+    const network = new TestNetwork(3, 9);
+    network.elect(1);
+    const follower = network.member(2).node;
+    const leader = network.member(1).node;
+    leader.propose(text('x'));
+    const leaderReady = leader.ready();
+    assert.ok(leaderReady.messages.some((m) => m.type === MessageType.append));
+    assert.equal(leaderReady.messagesAfterPersist.length, 0);
+    const append = leaderReady.messages.find((m) => m.type === MessageType.append && m.to === 2);
+    assert.ok(append);
+    follower.step(append);
+    const followerReady = follower.ready();
+    assert.equal(followerReady.messages.length, 0);
+    assert.ok(followerReady.messagesAfterPersist.some((m) => m.type === MessageType.appendResponse));
+    follower.advance();
+    leader.advance();
+  });
+});
+
+describe('Raft proposals', () => {
+  it('a follower refuses a proposal with NOT_LEADER naming the leader', () => {
+    const network = new TestNetwork(3, 10);
+    network.elect(2);
+    assert.throws(
+      () => network.member(1).node.propose(text('x')),
+      (error: unknown) => error instanceof NotLeaderError && error.leaderHint === 2,
+    );
+  });
+
+  it('a leader without quorum stops accepting proposals past uncommittedBytesMax', () => {
+    const network = new TestNetwork(3, 11, { uncommittedBytesMax: 100, checkQuorum: false });
+    network.elect(1);
+    network.isolate(1);
+    const node = network.member(1).node;
+    let accepted = 0;
+    assert.throws(() => {
+      for (let i = 0; i < 100; i++) {
+        node.propose(new Uint8Array(30));
+        accepted++;
+      }
+    }, LimitExceededError);
+    assert.ok(
+      accepted >= 3 && accepted <= 4,
+      `accepted ${accepted} proposals of 30 bytes under a 100-byte limit`,
+    );
+    network.heal();
+    network.tick(3);
+    network.settle();
+    // Once they commit, the budget is free again.
+    node.propose(new Uint8Array(30));
+  });
+});
+
+describe('Raft snapshots (thesis §5)', () => {
+  it('a follower behind the compacted log catches up from a snapshot', () => {
+    const network = new TestNetwork(3, 12);
+    network.elect(1);
+    network.isolate(3);
+    for (let i = 0; i < 10; i++) network.propose(1, `s${i}`);
+    const leader = network.member(1);
+    const applied = leader.node.raft.log.applied;
+    leader.storage.createSnapshot(applied, { voters: [1, 2, 3], learners: [] }, text(`state@${applied}`));
+    leader.storage.compact(applied);
+    network.heal();
+    network.tick(5);
+    const follower = network.member(3);
+    assert.equal(follower.storage.snapshot().metadata.index, applied);
+    assert.deepEqual(new TextDecoder().decode(follower.storage.snapshot().data), `state@${applied}`);
+    network.propose(1, 'after');
+    assert.deepEqual(appliedTexts(follower), ['after']);
+  });
+});
+
+/** Scenarios that return whether the safety property they watch held. */
+const scenarios: Record<string, (bugs: readonly RaftBug[]) => boolean> = {
+  /** §3.6.2: an old-term entry on a majority stays uncommitted until a current-term entry is. */
+  'commit-old-term-by-count': (bugs) => {
+    const network = new TestNetwork(3, 8, { bugs });
+    network.elect(1);
+    network.isolate(1);
+    network.member(1).node.propose(text('old'));
+    network.settle();
+    for (const member of network.members.values()) member.node.raft.becomeFollower(member.node.raft.term, 0);
+    network.heal();
+    network.filter = (m) =>
+      m.type === MessageType.append ? { ...m, entries: m.entries.filter((entry) => entry.index <= 2) } : m;
+    network.elect(1);
+    return network.member(1).node.raft.log.committed === 1;
+  },
+  /** §3.4: at most one leader per term. */
+  'vote-twice-in-term': (bugs) => {
+    const network = new TestNetwork(3, 1, { preVote: false, bugs });
+    network.member(1).node.campaign();
+    network.member(2).node.campaign();
+    network.settle();
+    return network.leaders().filter((id) => network.member(id).node.raft.term === 1).length <= 1;
+  },
+  /** §3.6: nothing commits without a majority. */
+  'commit-without-quorum': (bugs) => {
+    const network = new TestNetwork(3, 2, { bugs, checkQuorum: false });
+    network.elect(1);
+    const before = network.member(1).node.raft.log.committed;
+    network.isolate(1);
+    network.propose(1, 'alone');
+    return network.member(1).node.raft.log.committed === before;
+  },
+  /** §10.2.1: an acknowledgement leaves only after the write it promises is durable. */
+  'ack-before-persist': (bugs) => {
+    const network = new TestNetwork(3, 9, { bugs });
+    network.elect(1);
+    network.member(1).node.propose(text('x'));
+    const append = network
+      .member(1)
+      .node.ready()
+      .messages.find((m) => m.type === MessageType.append && m.to === 2);
+    network.member(1).node.advance();
+    if (append === undefined) throw new Error('scenario broken: no append to member 2');
+    network.member(2).node.step(append);
+    const ready = network.member(2).node.ready();
+    network.member(2).node.advance();
+    return !ready.messages.some((m) => m.type === MessageType.appendResponse);
+  },
+  /** §3.5: a follower's conflicting suffix is replaced, so every member applies the same entries. */
+  'skip-truncate-on-conflict': (bugs) => {
+    const network = new TestNetwork(3, 4, { bugs });
+    network.elect(1);
+    network.propose(1, 'committed');
+    network.isolate(1);
+    network.member(1).node.propose(text('lost-1'));
+    network.settle();
+    network.tick(30);
+    const leader = network.leaders().find((id) => id !== 1) as number;
+    network.propose(leader, 'won-1');
+    network.heal();
+    network.tick(5);
+    const logs = [...network.members.values()].map((member) => appliedTexts(member).join(','));
+    return new Set(logs).size === 1;
+  },
+};
+
+describe('Raft deliberate bugs (the checks can fail)', () => {
+  it('RAFT_BUGS each have a scenario', () => {
+    assert.deepEqual(Object.keys(scenarios).sort(), [...RAFT_BUGS].sort());
+  });
+  for (const [bug, scenario] of Object.entries(scenarios)) {
+    it(`${bug}: the scenario is safe without the bug and caught with it`, () => {
+      assert.equal(scenario([]), true, 'safe without the bug');
+      // Caught means: the watched property broke, or checkInvariants() stopped the run first.
+      let caught: boolean;
+      try {
+        caught = !scenario([bug as RaftBug]);
+      } catch (error) {
+        caught = error instanceof Error && error.message.includes('invariant broken');
+      }
+      assert.equal(caught, true, 'the bug must be caught');
+    });
+  }
+});
