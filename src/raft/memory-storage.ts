@@ -26,6 +26,15 @@ export class MemoryStorage implements RaftStorage {
     this.#entries = [{ term: 0, index: 0, type: EntryType.normal, data: EMPTY_BYTES }];
   }
 
+  /** An independent copy (entries are immutable, so they are shared). */
+  clone(): MemoryStorage {
+    const copy = new MemoryStorage();
+    copy.#hardState = this.#hardState;
+    copy.#snapshot = this.#snapshot;
+    copy.#entries = [...this.#entries];
+    return copy;
+  }
+
   initialState(): { hardState: HardState; confState: ConfState } {
     return { hardState: this.#hardState, confState: this.#snapshot.metadata.confState };
   }

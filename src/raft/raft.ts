@@ -56,7 +56,12 @@ export const RAFT_BUGS = [
   'commit-without-quorum',
   /** A member grants its vote to every up-to-date candidate in a term. */
   'vote-twice-in-term',
-  /** An old-term entry commits by counting replicas (the Figure 8 bug). */
+  /**
+   * An old-term entry commits by counting replicas (the Figure 8 bug). A new
+   * leader's no-op masks this bug entirely here (its appends always carry
+   * the no-op with the old entries), so the bug also drops the no-op: the
+   * setting of the paper's Figure 8.
+   */
   'commit-old-term-by-count',
   /** Acknowledgements and votes leave before the writes they promise are durable. */
   'ack-before-persist',
@@ -295,7 +300,9 @@ export class Raft {
     self?.becomeReplicate();
     if (self !== undefined) self.match = this.log.lastStableIndex();
     // A no-op entry of the new term lets earlier entries commit (thesis §3.6.2, Figure 3.7).
-    this.#appendEntries([{ term: 0, index: 0, type: EntryType.normal, data: new Uint8Array(0) }]);
+    if (!this.#bugs.has('commit-old-term-by-count')) {
+      this.#appendEntries([{ term: 0, index: 0, type: EntryType.normal, data: new Uint8Array(0) }]);
+    }
   }
 
   /** Starts an election (or a pre-vote round) now. */

@@ -29,6 +29,7 @@ import {
   hardStateEqual,
   type Message,
   MessageType,
+  type NodeId,
   type Ready,
   type SoftState,
 } from './types.ts';
@@ -82,6 +83,20 @@ export class RawNode {
     if (LOCAL_TYPES.has(m.type))
       throw new RangeError(`Cannot step message type ${m.type} from the network: it is local`);
     this.raft.step(m);
+  }
+
+  /**
+   * The transport tells whether a snapshot reached member `id`. Until it
+   * does, the leader sends that member nothing else; a real transport knows
+   * (the snapshot stream succeeded or failed), and must say so.
+   */
+  reportSnapshot(id: NodeId, delivered: boolean): void {
+    this.raft.reportSnapshot(id, delivered);
+  }
+
+  /** The transport could not reach member `id`: the leader stops streaming to it and probes. */
+  reportUnreachable(id: NodeId): void {
+    this.raft.reportUnreachable(id);
   }
 
   /** Proposes `data`; see {@link Raft.propose} for what it returns and throws. */
@@ -152,7 +167,11 @@ export class RawNode {
     if (pending === undefined) throw new Error('Cannot advance: no Ready was taken');
     this.#pending = undefined;
     const raft = this.raft;
-    if (pending.snapshotIndex !== undefined) raft.log.stableSnapshotTo(pending.snapshotIndex);
+    if (pending.snapshotIndex !== undefined) {
+      raft.log.stableSnapshotTo(pending.snapshotIndex);
+      // The state machine was restored from the snapshot: everything up to it is applied.
+      if (pending.snapshotIndex > raft.log.applied) raft.log.appliedTo(pending.snapshotIndex);
+    }
     if (pending.lastEntry !== undefined) raft.persisted(pending.lastEntry.index, pending.lastEntry.term);
     const lastCommitted = pending.committedEntries[pending.committedEntries.length - 1];
     if (lastCommitted !== undefined) {

@@ -1,0 +1,93 @@
+/**
+ * Everything one simulation run varies, derived from its seed alone, so a
+ * seed names a run exactly.
+ *
+ * @module
+ */
+import { SeededRandom } from '../base/random.ts';
+import type { RaftBug } from '../raft/raft.ts';
+import type { NetworkFaults } from './sim-network.ts';
+
+/** What the caller fixes; the seed picks the rest. */
+export interface SimOptions {
+  seed: number;
+  /** Cluster size; the seed picks 3 or 5 when unset. */
+  nodes?: 3 | 5;
+  /** Client operations in the run. */
+  opsTotal?: number;
+  /** Deliberate defects to switch on in every member. */
+  bugs?: readonly RaftBug[];
+}
+
+/** The full description of one run. */
+export interface SimConfig {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly clients: number;
+  readonly keys: number;
+  readonly opsTotal: number;
+  readonly bugs: readonly RaftBug[];
+  readonly faults: NetworkFaults;
+  /** Per tick, per member: probability of a crash (losing unsynced writes). */
+  readonly crashRate: number;
+  /** Ticks a crashed member stays down. */
+  readonly downTicksMax: number;
+  /** Per tick, per member: probability of a pause (a SIGSTOP-like freeze). */
+  readonly pauseRate: number;
+  readonly pauseTicksMax: number;
+  /** Per tick: probability the partition changes. */
+  readonly partitionRate: number;
+  /**
+   * Probability that a newly elected leader is cut off at once (0 in half the
+   * seeds): short-lived leaders that wrote entries alone are what the
+   * Figure 8 class of bugs needs.
+   */
+  readonly leaderIsolationRate: number;
+  /** Per member: probability a tick is skipped (clock drift). */
+  readonly driftRates: readonly number[];
+  /** A disk sync takes 0..syncTicksMax ticks. */
+  readonly syncTicksMax: number;
+  /** Members snapshot and compact after this many applied entries. */
+  readonly snapshotEntries: number;
+  /** A client gives up on a call (its outcome becomes unknown) after this many ticks. */
+  readonly callTicksMax: number;
+  /** Ticks of the faulty phase at most. */
+  readonly safetyTicksMax: number;
+  /** Ticks after healing within which every call must finish and replicas converge. */
+  readonly livenessTicksMax: number;
+}
+
+/** Default client operations per run. */
+export const SIM_OPS_DEFAULT = 1000;
+
+/** Derives a run's configuration from its seed. */
+export function simConfig(options: SimOptions): SimConfig {
+  const random = new SeededRandom(options.seed);
+  const nodes = options.nodes ?? (random.int(2) === 0 ? 3 : 5);
+  const opsTotal = options.opsTotal ?? SIM_OPS_DEFAULT;
+  return {
+    seed: options.seed,
+    nodes,
+    clients: 2 + random.int(5),
+    keys: 1 + random.int(4),
+    opsTotal,
+    bugs: options.bugs ?? [],
+    faults: {
+      dropRate: random.next() * 0.15,
+      duplicateRate: random.next() * 0.05,
+      delayTicksMax: random.int(4),
+    },
+    crashRate: random.next() * 0.01,
+    downTicksMax: 5 + random.int(40),
+    pauseRate: random.next() * 0.002,
+    pauseTicksMax: 5 + random.int(30),
+    partitionRate: random.next() * 0.05,
+    leaderIsolationRate: random.int(2) === 0 ? 0 : random.next() * 0.5,
+    driftRates: Array.from({ length: nodes }, () => random.next() * 0.1),
+    syncTicksMax: random.int(3),
+    snapshotEntries: 30 + random.int(200),
+    callTicksMax: 60,
+    safetyTicksMax: opsTotal * 20,
+    livenessTicksMax: 2000,
+  };
+}

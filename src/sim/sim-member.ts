@@ -1,0 +1,132 @@
+/**
+ * One simulated member: a `RawNode` driven by the Ready contract against a
+ * {@link SimDisk}, with a KV machine applied in order, crashes that lose
+ * unsynced writes, restarts from what was durable, and pauses.
+ *
+ * @module
+ */
+import { SeededRandom } from '../base/random.ts';
+import type { RaftBug } from '../raft/raft.ts';
+import { RawNode } from '../raft/raw-node.ts';
+import type { ConfState, Entry, NodeId, Ready } from '../raft/types.ts';
+import { type KvApplied, KvMachine } from './kv-machine.ts';
+import { SimDisk } from './sim-disk.ts';
+
+/** Where a member's output goes. */
+export interface SimMemberSink {
+  /** A message leaves the member at tick `now`. */
+  send(ready: Ready['messages'][number]): void;
+  /** The member applied `entry`, answering `applied` (undefined for no-ops). */
+  applied(member: SimMember, entry: Entry, applied: KvApplied | undefined): void;
+}
+
+interface PendingReady {
+  readonly ready: Ready;
+  readonly syncAt: number;
+}
+
+/** A member of the simulated cluster. */
+export class SimMember {
+  readonly id: NodeId;
+  readonly disk: SimDisk;
+  readonly #seed: number;
+  readonly #bugs: readonly RaftBug[];
+  readonly #snapshotEntries: number;
+  node: RawNode | undefined;
+  machine = new KvMachine();
+  #pending: PendingReady | undefined;
+  #restarts = 0;
+  /** Tick until which the member is down (crashed) or frozen (paused). */
+  downUntil = 0;
+  pausedUntil = 0;
+
+  constructor(
+    id: NodeId,
+    confState: ConfState,
+    seed: number,
+    bugs: readonly RaftBug[],
+    snapshotEntries: number,
+  ) {
+    this.id = id;
+    this.disk = new SimDisk(confState);
+    this.#seed = seed;
+    this.#bugs = bugs;
+    this.#snapshotEntries = snapshotEntries;
+    this.#start();
+  }
+
+  #start(): void {
+    const snapshot = this.disk.storage.snapshot();
+    this.machine = new KvMachine();
+    this.machine.restore(snapshot.data);
+    this.node = new RawNode({
+      id: this.id,
+      storage: this.disk.storage,
+      // A fresh stream per incarnation, still fixed by the run's seed.
+      random: new SeededRandom(this.#seed * 7919 + this.id * 104_729 + this.#restarts),
+      applied: snapshot.metadata.index,
+      bugs: this.#bugs,
+    });
+    this.#pending = undefined;
+  }
+
+  get alive(): boolean {
+    return this.node !== undefined;
+  }
+
+  /** Crashes: in-memory state and unsynced writes are gone. */
+  crash(now: number, downTicks: number): void {
+    this.node = undefined;
+    this.#pending = undefined;
+    this.disk.crash();
+    this.downUntil = now + downTicks;
+  }
+
+  /** Restarts from the durable state. */
+  restart(): void {
+    this.#restarts++;
+    this.#start();
+  }
+
+  /**
+   * Carries out Readies until none is left or a disk sync is still running.
+   * The order is the contract's: send `messages`, write, (sync), send
+   * `messagesAfterPersist`, apply, advance.
+   */
+  process(now: number, syncTicks: () => number, sink: SimMemberSink): void {
+    const node = this.node;
+    if (node === undefined) return;
+    for (let round = 0; round < 100; round++) {
+      if (this.#pending === undefined) {
+        if (!node.hasReady()) return;
+        const ready = node.ready();
+        for (const m of ready.messages) sink.send(m);
+        this.disk.write(ready.snapshot, ready.entries, ready.hardState);
+        this.#pending = { ready, syncAt: now + syncTicks() };
+      }
+      const { ready, syncAt } = this.#pending;
+      if (now < syncAt) return;
+      this.disk.sync();
+      for (const m of ready.messagesAfterPersist) sink.send(m);
+      if (ready.snapshot !== undefined) this.machine.restore(ready.snapshot.data);
+      for (const entry of ready.committedEntries) {
+        if (ready.snapshot !== undefined && entry.index <= ready.snapshot.metadata.index) continue;
+        sink.applied(this, entry, this.machine.apply(entry.data));
+      }
+      this.#pending = undefined;
+      node.advance();
+      node.raft.checkInvariants();
+      this.#maybeSnapshot(node);
+    }
+    throw new Error(`Member ${this.id} did not settle within 100 Ready rounds in one tick`);
+  }
+
+  #maybeSnapshot(node: RawNode): void {
+    const applied = node.raft.log.applied;
+    const snapshotIndex = this.disk.storage.snapshot().metadata.index;
+    if (applied - snapshotIndex < this.#snapshotEntries) return;
+    const voters = node.raft.voters();
+    const learners = [...node.raft.progress].filter(([, pr]) => pr.isLearner).map(([id]) => id);
+    this.disk.compact(applied, { voters, learners }, this.machine.snapshot());
+  }
+}

@@ -1,0 +1,387 @@
+/**
+ * One deterministic simulation run: a Raft cluster, a faulty world and a
+ * client workload, all driven by one seed; checked on every tick for Raft's
+ * safety properties and at the end for liveness and convergence. The client
+ * history it records is checked for linearizability by the caller.
+ *
+ * @module
+ */
+import { LimitExceededError, NotLeaderError } from '../base/errors.ts';
+import { SeededRandom } from '../base/random.ts';
+import { type Entry, type Message, MessageType, type NodeId } from '../raft/types.ts';
+import { encodeRequest, type KvApplied, type KvCommand, type KvOutput } from './kv-machine.ts';
+import { type SimConfig, type SimOptions, simConfig } from './sim-config.ts';
+import { SimMember } from './sim-member.ts';
+import { randomPartition, SimNetwork } from './sim-network.ts';
+
+/** One client call, as the linearizability checker reads it. */
+export interface HistoryOperation {
+  clientId: number;
+  input: KvCommand;
+  /** Logical time of the call. */
+  call: number;
+  /** Logical time of the answer; Infinity when the outcome is unknown. */
+  ret: number;
+  output: KvOutput | undefined;
+}
+
+/** What a run found. */
+export interface SimResult {
+  readonly config: SimConfig;
+  readonly violations: string[];
+  readonly history: HistoryOperation[];
+  readonly ticks: number;
+  readonly opsCompleted: number;
+  readonly opsUnknown: number;
+}
+
+interface PendingCall {
+  readonly operation: HistoryOperation;
+  readonly requestId: number;
+  /** Where and at which index the command was proposed, once it was. */
+  proposed: { member: NodeId; index: number } | undefined;
+  readonly deadline: number;
+}
+
+interface SimClient {
+  readonly id: number;
+  leaderGuess: NodeId;
+  call: PendingCall | undefined;
+}
+
+/** Runs one seed. Deterministic: the same options give the same result. */
+export function runSimulation(options: SimOptions): SimResult {
+  return new Simulation(simConfig(options)).run();
+}
+
+class Simulation {
+  readonly #config: SimConfig;
+  readonly #random: SeededRandom;
+  readonly #network: SimNetwork;
+  readonly #members = new Map<NodeId, SimMember>();
+  readonly #clients: SimClient[] = [];
+  readonly #history: HistoryOperation[] = [];
+  readonly #violations: string[] = [];
+  /** The entry applied at each index, as first seen: state-machine safety compares against it. */
+  readonly #appliedAt = new Map<number, { term: number; key: string }>();
+  readonly #leaderOfTerm = new Map<number, NodeId>();
+  #now = 0;
+  #clock = 0;
+  #opsIssued = 0;
+  #requestId = 0;
+  #healed = false;
+
+  constructor(config: SimConfig) {
+    this.#config = config;
+    this.#random = new SeededRandom(config.seed);
+    this.#network = new SimNetwork(this.#random, config.faults);
+    const voters = Array.from({ length: config.nodes }, (_, i) => i + 1);
+    for (const id of voters) {
+      this.#members.set(
+        id,
+        new SimMember(id, { voters, learners: [] }, config.seed, config.bugs, config.snapshotEntries),
+      );
+    }
+    for (let id = 1; id <= config.clients; id++) {
+      this.#clients.push({ id, leaderGuess: 1 + this.#random.int(config.nodes), call: undefined });
+    }
+  }
+
+  run(): SimResult {
+    try {
+      this.#runPhases();
+    } catch (error) {
+      // checkInvariants() and the core's own assertions throw on a broken invariant: that is a finding.
+      this.#violations.push(`invariant: ${(error as Error).message}`);
+    }
+    const opsUnknown = this.#history.filter((op) => op.ret === Number.POSITIVE_INFINITY).length;
+    return {
+      config: this.#config,
+      violations: this.#violations,
+      history: this.#history,
+      ticks: this.#now,
+      opsCompleted: this.#history.length - opsUnknown,
+      opsUnknown,
+    };
+  }
+
+  #runPhases(): void {
+    const config = this.#config;
+    // Safety phase: faults on, until every operation was issued and finished (or the tick budget runs out).
+    while (this.#now < config.safetyTicksMax && !this.#workloadDone() && this.#violations.length === 0) {
+      this.#injectFaults();
+      this.#step();
+    }
+    // Liveness phase: heal everything; every pending call must finish and replicas converge.
+    this.#heal();
+    const healedAt = this.#now;
+    while (
+      this.#now < healedAt + config.livenessTicksMax &&
+      (!this.#workloadDone() || !this.#converged()) &&
+      this.#violations.length === 0
+    ) {
+      this.#step();
+    }
+    if (this.#violations.length === 0) {
+      if (!this.#workloadDone()) {
+        this.#violations.push(`liveness: calls still pending ${config.livenessTicksMax} ticks after healing`);
+      } else if (!this.#converged()) {
+        this.#violations.push(
+          `liveness: replicas did not converge ${config.livenessTicksMax} ticks after healing`,
+        );
+      }
+    }
+  }
+
+  #workloadDone(): boolean {
+    return (
+      this.#opsIssued >= this.#config.opsTotal && this.#clients.every((client) => client.call === undefined)
+    );
+  }
+
+  #converged(): boolean {
+    let fingerprint: string | undefined;
+    let applied: number | undefined;
+    for (const member of this.#members.values()) {
+      const node = member.node;
+      if (node === undefined) return false;
+      const log = node.raft.log;
+      if (log.applied !== log.committed || (applied !== undefined && applied !== log.applied)) return false;
+      applied = log.applied;
+      const print = member.machine.fingerprint();
+      if (fingerprint !== undefined && fingerprint !== print) return false;
+      fingerprint = print;
+    }
+    return true;
+  }
+
+  #injectFaults(): void {
+    const config = this.#config;
+    for (const member of this.#members.values()) {
+      if (member.alive && this.#random.next() < config.crashRate) {
+        member.crash(this.#now, 1 + this.#random.int(config.downTicksMax));
+      } else if (member.alive && this.#random.next() < config.pauseRate) {
+        member.pausedUntil = this.#now + 1 + this.#random.int(config.pauseTicksMax);
+      }
+    }
+    if (this.#random.next() < config.partitionRate) {
+      const healing = this.#network.partition !== undefined && this.#random.int(2) === 0;
+      this.#network.partition = healing
+        ? undefined
+        : randomPartition([...this.#members.keys()], this.#random, this.#currentLeader());
+    }
+  }
+
+  #heal(): void {
+    this.#healed = true;
+    this.#network.partition = undefined;
+    this.#network.faults = {
+      dropRate: 0,
+      duplicateRate: 0,
+      delayTicksMax: this.#config.faults.delayTicksMax,
+    };
+    for (const member of this.#members.values()) {
+      member.pausedUntil = 0;
+      if (!member.alive) member.downUntil = this.#now;
+    }
+  }
+
+  #currentLeader(): NodeId {
+    let leader: NodeId = 0;
+    let term = -1;
+    for (const member of this.#members.values()) {
+      const raft = member.node?.raft;
+      if (raft?.role === 'leader' && raft.term > term) {
+        leader = member.id;
+        term = raft.term;
+      }
+    }
+    return leader;
+  }
+
+  #step(): void {
+    this.#now++;
+    const now = this.#now;
+    for (const member of this.#members.values()) {
+      if (!member.alive) {
+        if (now >= member.downUntil) member.restart();
+        else continue;
+      }
+      if (now < member.pausedUntil) continue;
+      // Clock drift: a member sometimes misses a tick.
+      if (this.#random.next() >= (this.#config.driftRates[member.id - 1] ?? 0)) member.node?.tick();
+    }
+    for (const m of this.#network.arrivals(now, (lost) => this.#reportSnapshot(lost, false))) {
+      const member = this.#members.get(m.to);
+      if (member === undefined || !member.alive) {
+        this.#reportSnapshot(m, false);
+        continue;
+      }
+      if (now < member.pausedUntil) {
+        this.#network.defer(m, member.pausedUntil);
+        continue;
+      }
+      member.node?.step(m);
+      this.#reportSnapshot(m, true);
+    }
+    this.#clientsAct();
+    const sink = {
+      send: (m: Message) => {
+        if (!this.#network.send(m, now)) this.#reportSnapshot(m, false);
+      },
+      applied: (member: SimMember, entry: Entry, applied: KvApplied | undefined) =>
+        this.#onApplied(member, entry, applied),
+    };
+    for (const member of this.#members.values()) {
+      if (member.alive && now >= member.pausedUntil) {
+        member.process(now, () => this.#random.int(this.#config.syncTicksMax + 1), sink);
+      }
+    }
+    this.#checkLeaders();
+  }
+
+  /** A snapshot's sender learns its fate, as from a real transport's snapshot stream. */
+  #reportSnapshot(m: Message, delivered: boolean): void {
+    if (m.type !== MessageType.snapshot) return;
+    this.#members.get(m.from)?.node?.reportSnapshot(m.to, delivered);
+  }
+
+  #clientsAct(): void {
+    for (const client of this.#clients) {
+      if (client.call === undefined) {
+        if (this.#opsIssued >= this.#config.opsTotal) continue;
+        this.#opsIssued++;
+        const operation: HistoryOperation = {
+          clientId: client.id,
+          input: this.#randomCommand(),
+          call: this.#clock++,
+          ret: Number.POSITIVE_INFINITY,
+          output: undefined,
+        };
+        this.#history.push(operation);
+        client.call = {
+          operation,
+          requestId: ++this.#requestId,
+          proposed: undefined,
+          deadline: this.#now + this.#config.callTicksMax,
+        };
+      }
+      const call = client.call;
+      if (this.#now >= call.deadline && !this.#healed) {
+        // The client gives up: the call may or may not take effect (ret stays Infinity).
+        client.call = undefined;
+        continue;
+      }
+      if (call.proposed === undefined) this.#propose(client, call);
+    }
+  }
+
+  #propose(client: SimClient, call: PendingCall): void {
+    const member = this.#members.get(client.leaderGuess);
+    const node = member?.node;
+    if (member === undefined || node === undefined || this.#now < member.pausedUntil) {
+      client.leaderGuess = 1 + this.#random.int(this.#config.nodes);
+      return;
+    }
+    try {
+      const index = node.propose(
+        encodeRequest({ clientId: client.id, requestId: call.requestId, command: call.operation.input }),
+      );
+      call.proposed = { member: member.id, index };
+    } catch (error) {
+      if (error instanceof NotLeaderError) {
+        client.leaderGuess =
+          error.leaderHint !== 0 ? error.leaderHint : 1 + this.#random.int(this.#config.nodes);
+      } else if (!(error instanceof LimitExceededError)) {
+        throw error;
+      }
+    }
+  }
+
+  #onApplied(member: SimMember, entry: Entry, applied: KvApplied | undefined): void {
+    // State-machine safety (thesis §3.6.3): every member applies the same entry at an index.
+    const key = applied === undefined ? '' : `${applied.clientId}/${applied.requestId}`;
+    const first = this.#appliedAt.get(entry.index);
+    if (first === undefined) {
+      this.#appliedAt.set(entry.index, { term: entry.term, key });
+    } else if (first.term !== entry.term || first.key !== key) {
+      this.#violations.push(
+        `state machine safety: member ${member.id} applied ${entry.term}/${key} at index ${entry.index}, another applied ${first.term}/${first.key}`,
+      );
+    }
+    for (const client of this.#clients) {
+      const call = client.call;
+      if (
+        call?.proposed === undefined ||
+        call.proposed.member !== member.id ||
+        call.proposed.index !== entry.index
+      ) {
+        continue;
+      }
+      if (applied !== undefined && applied.clientId === client.id && applied.requestId === call.requestId) {
+        call.operation.output = applied.output;
+        call.operation.ret = this.#clock++;
+        client.call = undefined;
+      } else {
+        // Another entry won this index: ours was never committed; propose again.
+        call.proposed = undefined;
+      }
+    }
+    // A call whose proposer crashed re-proposes elsewhere only if it is still pending; see #clientsAct.
+  }
+
+  #checkLeaders(): void {
+    for (const member of this.#members.values()) {
+      const raft = member.node?.raft;
+      if (raft?.role !== 'leader') continue;
+      const previous = this.#leaderOfTerm.get(raft.term);
+      if (previous === undefined) {
+        this.#leaderOfTerm.set(raft.term, member.id);
+        this.#checkLeaderCompleteness(member);
+        if (!this.#healed && this.#random.next() < this.#config.leaderIsolationRate) {
+          const others = [...this.#members.keys()].filter((id) => id !== member.id);
+          const blocked = new Set(others.flatMap((id) => [`${id}>${member.id}`, `${member.id}>${id}`]));
+          this.#network.partition = { name: `isolate-new-leader(${member.id})`, blocked };
+        }
+      } else if (previous !== member.id) {
+        this.#violations.push(
+          `election safety: members ${previous} and ${member.id} both lead term ${raft.term}`,
+        );
+      }
+    }
+    for (const client of this.#clients) {
+      // A proposer that crashed will never answer: the call's outcome is unknown, and the client re-proposes it.
+      const proposed = client.call?.proposed;
+      if (proposed !== undefined && !this.#members.get(proposed.member)?.alive && client.call !== undefined) {
+        client.call = undefined;
+      }
+    }
+  }
+
+  /** Leader completeness (thesis §3.6.3): a new leader's log holds every entry applied anywhere. */
+  #checkLeaderCompleteness(member: SimMember): void {
+    const log = member.node?.raft.log;
+    if (log === undefined) return;
+    for (const [index, { term }] of this.#appliedAt) {
+      if (index < log.firstIndex()) continue;
+      const ours = log.term(index);
+      if (ours !== term) {
+        this.#violations.push(
+          `leader completeness: new leader ${member.id} (term ${member.node?.raft.term}) has term ${ours} at index ${index}, applied with term ${term}`,
+        );
+        return;
+      }
+    }
+  }
+
+  #randomCommand(): KvCommand {
+    const key = `k${this.#random.int(this.#config.keys)}`;
+    const roll = this.#random.int(10);
+    const value = `v${this.#opsIssued}`;
+    if (roll < 4) return { op: 'get', key };
+    if (roll < 8) return { op: 'put', key, value };
+    const expected =
+      this.#random.int(2) === 0 ? undefined : `v${this.#random.int(Math.max(1, this.#opsIssued))}`;
+    return { op: 'cas', key, expected, value };
+  }
+}
