@@ -23,6 +23,10 @@ export function encode(value: unknown): Buffer {
 /**
  * Decodes one MessagePack value.
  *
+ * Maps decode as plain objects. A key named `__proto__` comes back as
+ * `__proto_` (msgpackr's defence against prototype pollution from untrusted
+ * bytes): safe, but not faithful, so do not use that key in payloads.
+ *
  * @throws {ProtocolError} when `bytes` is not exactly one valid MessagePack value.
  */
 export function decode(bytes: Uint8Array): unknown {

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { runSeeds } from '../cli/sim.ts';
 import { RAFT_BUGS } from '../raft/raft.ts';
+import { checkHistory } from './check-history.ts';
 import { runSimulation } from './simulation.ts';
 
 /**
@@ -17,17 +19,34 @@ const PINNED_SEEDS: Record<number, string> = {
 const SEEDS_PER_TEST_RUN = 200;
 
 describe('simulation', () => {
-  it(`${SEEDS_PER_TEST_RUN} seeds under faults: no safety or liveness violation`, () => {
+  it(`${SEEDS_PER_TEST_RUN} seeds under faults: no safety, liveness or linearizability violation`, () => {
     const failing: string[] = [];
-    let completed = 0;
-    for (let seed = 1; seed <= SEEDS_PER_TEST_RUN; seed++) {
-      const result = runSimulation({ seed });
-      completed += result.opsCompleted;
-      if (result.violations.length > 0) failing.push(`seed=${seed}: ${result.violations[0]}`);
-    }
-    assert.deepEqual(failing, []);
-    // Not a speed check: proof that the runs did real work.
-    assert.ok(completed > SEEDS_PER_TEST_RUN * 500, `only ${completed} calls completed`);
+    const summary = runSeeds({
+      start: 1,
+      seeds: SEEDS_PER_TEST_RUN,
+      bugs: [],
+      print: (line) => failing.push(line),
+    });
+    assert.deepEqual(
+      failing.filter((line) => line.startsWith('seed=')),
+      [],
+    );
+    assert.equal(summary.violations, 0);
+    // Not a speed check: proof that the runs did real work and most histories were fully checked.
+    assert.ok(
+      summary.opsChecked >= SEEDS_PER_TEST_RUN * 900,
+      `only ${summary.opsChecked} operations checked`,
+    );
+  });
+
+  it('the linearizability check fails a real history with one read corrupted', () => {
+    const { history } = runSimulation({ seed: 7, opsTotal: 300 });
+    assert.deepEqual(checkHistory(history), { result: 'ok' });
+    const read = history.find((op) => op.input.op === 'get' && op.ret !== Number.POSITIVE_INFINITY);
+    assert.ok(read, 'the run completed a read');
+    const corrupted = history.map((op) => (op === read ? { ...op, output: { value: 'never-written' } } : op));
+    const verdict = checkHistory(corrupted);
+    assert.equal(verdict.result, 'illegal');
   });
 
   it('pinned regression seeds pass', () => {
