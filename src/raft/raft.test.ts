@@ -239,6 +239,46 @@ describe('Raft persistence ordering (thesis §10.2.1)', () => {
   });
 });
 
+describe('Raft ReadIndex (thesis §6.4)', () => {
+  it('the leader confirms a read with a quorum and returns its commit index', () => {
+    const network = new TestNetwork(3, 13);
+    network.elect(1);
+    network.propose(1, 'a');
+    const committed = network.member(1).node.raft.log.committed;
+    network.member(1).node.readIndex(text('r1'));
+    network.settle();
+    assert.deepEqual(network.member(1).readStates, [{ index: committed, context: text('r1') }]);
+  });
+
+  it('a follower forwards the read to the leader and gets the read point back', () => {
+    const network = new TestNetwork(3, 13);
+    network.elect(1);
+    network.propose(1, 'a');
+    network.member(3).node.readIndex(text('r2'));
+    network.settle();
+    assert.deepEqual(network.member(3).readStates, [
+      { index: network.member(1).node.raft.log.committed, context: text('r2') },
+    ]);
+  });
+
+  it('a leader cut off from the quorum confirms no read', () => {
+    const network = new TestNetwork(3, 13, { checkQuorum: false });
+    network.elect(1);
+    network.isolate(1);
+    network.member(1).node.readIndex(text('r3'));
+    network.tick(5);
+    assert.deepEqual(network.member(1).readStates, []);
+    network.heal();
+    network.tick(2);
+    assert.equal(network.member(1).readStates.length, 1, 'once reachable, the heartbeat round confirms it');
+  });
+
+  it('a follower that knows no leader refuses with NOT_LEADER', () => {
+    const network = new TestNetwork(3, 13);
+    assert.throws(() => network.member(2).node.readIndex(text('r4')), NotLeaderError);
+  });
+});
+
 describe('Raft proposals', () => {
   it('a follower refuses a proposal with NOT_LEADER naming the leader', () => {
     const network = new TestNetwork(3, 10);
@@ -374,6 +414,19 @@ const scenarios: Record<string, (bugs: readonly RaftBug[]) => boolean> = {
     const ready = network.member(2).node.ready();
     network.member(2).node.advance();
     return !ready.messages.some((m) => m.type === MessageType.appendResponse);
+  },
+  /** §6.4: a deposed leader that does not know it yet serves no read. */
+  'read-without-quorum-check': (bugs) => {
+    const network = new TestNetwork(3, 14, { bugs, checkQuorum: false });
+    network.elect(1);
+    network.isolate(1);
+    network.tick(30);
+    const leader = network.leaders().find((id) => id !== 1);
+    if (leader === undefined) throw new Error('scenario broken: the majority elected no leader');
+    network.propose(leader, 'newer');
+    network.member(1).node.readIndex(text('stale?'));
+    network.settle();
+    return network.member(1).readStates.length === 0;
   },
   /** §3.5: a follower's conflicting suffix is replaced, so every member applies the same entries. */
   'skip-truncate-on-conflict': (bugs) => {

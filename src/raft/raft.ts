@@ -16,6 +16,12 @@ import type { Random } from '../base/random.ts';
 import { type InflightLimits, Progress } from './progress.ts';
 import { committedIndex, majority, voteResult } from './quorum.ts';
 import { RaftLog } from './raft-log.ts';
+import {
+  PENDING_READS_MAX_DEFAULT,
+  type PendingRead,
+  READ_CONTEXT_BYTES_MAX,
+  ReadOnlyQueue,
+} from './read-only.ts';
 import type { RaftStorage } from './storage.ts';
 import {
   type ConfState,
@@ -28,6 +34,7 @@ import {
   message,
   NONE,
   type NodeId,
+  type ReadState,
   type Role,
   type Snapshot,
   type SoftState,
@@ -67,6 +74,8 @@ export const RAFT_BUGS = [
   'ack-before-persist',
   /** A follower keeps its conflicting entries instead of cutting them. */
   'skip-truncate-on-conflict',
+  /** A leader serves ReadIndex at once, without confirming it still leads (stale reads). */
+  'read-without-quorum-check',
 ] as const;
 export type RaftBug = (typeof RAFT_BUGS)[number];
 
@@ -114,6 +123,8 @@ export class Raft {
   messages: Message[] = [];
   /** Messages that may leave only after them. */
   messagesAfterPersist: Message[] = [];
+  /** Reads confirmed since the last Ready. */
+  readStates: ReadState[] = [];
 
   readonly #random: Random;
   readonly #electionTicks: number;
@@ -129,6 +140,9 @@ export class Raft {
   #heartbeatElapsed = 0;
   #randomizedElectionTimeout = 0;
   #uncommittedBytes = 0;
+  readonly #readOnly = new ReadOnlyQueue();
+  // Reads that arrived before this leader committed an entry of its term: its commit index may be stale until then.
+  #readsAwaitingCommit: { context: Uint8Array; requester: NodeId }[] = [];
   #stepRole: (m: Message) => void = (m) => this.#stepFollower(m);
   #tickRole: () => void = () => this.#tickElection();
 
@@ -258,6 +272,8 @@ export class Raft {
       this.progress.set(id, fresh);
     }
     this.#uncommittedBytes = 0;
+    this.#readOnly.clear();
+    this.#readsAwaitingCommit = [];
   }
 
   becomeFollower(term: number, lead: NodeId): void {
@@ -440,6 +456,9 @@ export class Raft {
         this.lead = m.from;
         this.#handleSnapshot(m);
         return;
+      case MessageType.readIndexResponse:
+        this.readStates.push({ index: m.index, context: m.context });
+        return;
     }
   }
 
@@ -490,9 +509,13 @@ export class Raft {
         pr.recentActive = true;
         this.#handleAppendResponse(m, pr);
         return;
+      case MessageType.readIndex:
+        this.#leaderReadIndex(m.context, m.from);
+        return;
       case MessageType.heartbeatResponse:
         pr.recentActive = true;
         pr.probeSent = false;
+        if (m.context.length > 0) this.#confirmRead(m.context, m.from);
         if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) pr.becomeProbe();
         if (pr.state === 'replicate' && pr.inflightFull()) pr.freeFirstInflight();
         if (pr.match < this.log.lastIndex()) this.#sendAppend(m.from);
@@ -600,20 +623,98 @@ export class Raft {
     if (this.#bugs.has('commit-old-term-by-count'))
       return this.log.maybeCommit(index, this.log.term(index) ?? -1);
     // Only an entry of the current term commits by counting replicas (§3.6.2, Figure 3.7).
-    return this.log.maybeCommit(index, this.term);
+    if (!this.log.maybeCommit(index, this.term)) return false;
+    // The first commit of the term makes the commit index trustworthy for reads (§6.4 step 1).
+    const waiting = this.#readsAwaitingCommit;
+    this.#readsAwaitingCommit = [];
+    for (const { context, requester } of waiting) this.#leaderReadIndex(context, requester);
+    return true;
   }
 
   #broadcastAppend(): void {
     for (const id of this.progress.keys()) if (id !== this.id) this.#sendAppend(id);
   }
 
-  #broadcastHeartbeat(): void {
+  /** Heartbeats carry the newest pending read's context, so a lost confirmation round retries. */
+  #broadcastHeartbeat(context = this.#readOnly.lastContext()): void {
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
+      const commit = Math.min(pr.match, this.log.committed);
       this.#send(
-        message({ type: MessageType.heartbeat, to: id, commit: Math.min(pr.match, this.log.committed) }),
+        message({
+          type: MessageType.heartbeat,
+          to: id,
+          commit,
+          ...(context === undefined ? {} : { context }),
+        }),
       );
     }
+  }
+
+  /**
+   * Asks for a linearizable read point without writing to the log (ReadIndex,
+   * thesis §6.4). Once confirmed, a `ReadState` with `context` appears in a
+   * Ready: serve the read after applying up to its index.
+   *
+   * @throws {NotLeaderError} when no leader is known to ask.
+   * @throws {RangeError} when `context` is empty or over {@link READ_CONTEXT_BYTES_MAX} bytes.
+   * @throws {LimitExceededError} when {@link PENDING_READS_MAX_DEFAULT} reads already wait.
+   */
+  readIndex(context: Uint8Array): void {
+    if (context.length === 0 || context.length > READ_CONTEXT_BYTES_MAX) {
+      throw new RangeError(
+        `Cannot read: context must be 1..${READ_CONTEXT_BYTES_MAX} bytes, got ${context.length}`,
+      );
+    }
+    if (this.role === 'leader') {
+      this.#leaderReadIndex(context, this.id);
+    } else if (this.lead !== NONE) {
+      this.#send(message({ type: MessageType.readIndex, to: this.lead, context }));
+    } else {
+      throw new NotLeaderError(`Cannot read: member ${this.id} knows no leader`, {
+        details: { leaderHint: NONE },
+      });
+    }
+  }
+
+  #leaderReadIndex(context: Uint8Array, requester: NodeId): void {
+    if (this.#readOnly.length + this.#readsAwaitingCommit.length >= PENDING_READS_MAX_DEFAULT) {
+      if (requester === this.id) {
+        throw new LimitExceededError(
+          `Cannot read: ${PENDING_READS_MAX_DEFAULT} reads already wait for a quorum`,
+        );
+      }
+      return; // A forwarded read is dropped; its requester times out and retries.
+    }
+    if (this.log.term(this.log.committed) !== this.term) {
+      this.#readsAwaitingCommit.push({ context, requester });
+      return;
+    }
+    const read = { index: this.log.committed, context, requester, acks: new Set([this.id]) };
+    if (this.voters().length === 1 || this.#bugs.has('read-without-quorum-check')) {
+      this.#answerRead(read);
+      return;
+    }
+    if (this.#readOnly.add(read)) this.#broadcastHeartbeat(context);
+  }
+
+  #confirmRead(context: Uint8Array, from: NodeId): void {
+    const read = this.#readOnly.ack(context, from);
+    if (read === undefined) return;
+    const voters = this.voters();
+    let acks = 0;
+    for (const id of read.acks) if (voters.includes(id)) acks++;
+    if (acks < majority(voters.length)) return;
+    for (const done of this.#readOnly.release(read)) this.#answerRead(done);
+  }
+
+  #answerRead(read: Pick<PendingRead, 'index' | 'context' | 'requester'>): void {
+    if (read.requester === this.id) {
+      this.readStates.push({ index: read.index, context: read.context });
+      return;
+    }
+    const { index, context, requester } = read;
+    this.#send(message({ type: MessageType.readIndexResponse, to: requester, index, context }));
   }
 
   #sendAppend(to: NodeId): void {

@@ -99,6 +99,11 @@ export class RawNode {
     this.raft.reportUnreachable(id);
   }
 
+  /** Asks for a linearizable read point; see {@link Raft.readIndex}. */
+  readIndex(context: Uint8Array): void {
+    this.raft.readIndex(context);
+  }
+
   /** Proposes `data`; see {@link Raft.propose} for what it returns and throws. */
   propose(data: Uint8Array): number {
     return this.raft.propose(data, EntryType.normal);
@@ -117,7 +122,8 @@ export class RawNode {
       raft.log.unstableSnapshot() !== undefined ||
       raft.log.hasNextCommittedEntries() ||
       raft.messages.length > 0 ||
-      raft.messagesAfterPersist.length > 0
+      raft.messagesAfterPersist.length > 0 ||
+      raft.readStates.length > 0
     );
   }
 
@@ -147,8 +153,9 @@ export class RawNode {
       committedEntries,
       messages: raft.messages,
       messagesAfterPersist: raft.messagesAfterPersist,
-      readStates: [],
+      readStates: raft.readStates,
     };
+    raft.readStates = [];
     raft.messages = [];
     raft.messagesAfterPersist = [];
     this.#previousSoftState = soft;

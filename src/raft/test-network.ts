@@ -11,7 +11,7 @@ import { SeededRandom } from '../base/random.ts';
 import { MemoryStorage } from './memory-storage.ts';
 import type { RaftConfig } from './raft.ts';
 import { RawNode } from './raw-node.ts';
-import type { Entry, Message, NodeId } from './types.ts';
+import type { Entry, Message, NodeId, ReadState } from './types.ts';
 
 /** One member of a {@link TestNetwork}. */
 export interface TestMember {
@@ -20,6 +20,8 @@ export interface TestMember {
   readonly storage: MemoryStorage;
   /** Entries applied, in order (no-ops included). */
   readonly applied: Entry[];
+  /** Read points confirmed, in order. */
+  readonly readStates: ReadState[];
 }
 
 /** Returns the message to deliver (possibly rewritten), or undefined to drop it. */
@@ -40,7 +42,7 @@ export class TestNetwork {
     for (const id of voters) {
       const storage = new MemoryStorage({ voters, learners: [] });
       const node = new RawNode({ id, storage, random: new SeededRandom(seed * 1000 + id), ...config });
-      this.members.set(id, { id, node, storage, applied: [] });
+      this.members.set(id, { id, node, storage, applied: [], readStates: [] });
     }
   }
 
@@ -75,6 +77,7 @@ export class TestNetwork {
     if (ready.hardState !== undefined) member.storage.setHardState(ready.hardState);
     this.#queue.push(...ready.messagesAfterPersist);
     member.applied.push(...ready.committedEntries);
+    member.readStates.push(...ready.readStates);
     member.node.advance();
     member.node.raft.checkInvariants();
     return true;

@@ -8,7 +8,7 @@
 import { SeededRandom } from '../base/random.ts';
 import type { RaftBug } from '../raft/raft.ts';
 import { RawNode } from '../raft/raw-node.ts';
-import type { ConfState, Entry, NodeId, Ready } from '../raft/types.ts';
+import type { ConfState, Entry, NodeId, ReadState, Ready } from '../raft/types.ts';
 import { type KvApplied, KvMachine } from './kv-machine.ts';
 import { SimDisk } from './sim-disk.ts';
 
@@ -18,6 +18,8 @@ export interface SimMemberSink {
   send(ready: Ready['messages'][number]): void;
   /** The member applied `entry`, answering `applied` (undefined for no-ops). */
   applied(member: SimMember, entry: Entry, applied: KvApplied | undefined): void;
+  /** A ReadIndex request of this member was confirmed. */
+  readState(member: SimMember, readState: ReadState): void;
 }
 
 interface PendingReady {
@@ -40,13 +42,16 @@ export class SimMember {
   downUntil = 0;
   pausedUntil = 0;
 
+  readonly #checkQuorum: boolean;
+
   constructor(
     id: NodeId,
     confState: ConfState,
     seed: number,
-    bugs: readonly RaftBug[],
-    snapshotEntries: number,
+    settings: { bugs: readonly RaftBug[]; snapshotEntries: number; checkQuorum: boolean },
   ) {
+    const { bugs, snapshotEntries } = settings;
+    this.#checkQuorum = settings.checkQuorum;
     this.id = id;
     this.disk = new SimDisk(confState);
     this.#seed = seed;
@@ -66,6 +71,7 @@ export class SimMember {
       random: new SeededRandom(this.#seed * 7919 + this.id * 104_729 + this.#restarts),
       applied: snapshot.metadata.index,
       bugs: this.#bugs,
+      checkQuorum: this.#checkQuorum,
     });
     this.#pending = undefined;
   }
@@ -101,6 +107,7 @@ export class SimMember {
         if (!node.hasReady()) return;
         const ready = node.ready();
         for (const m of ready.messages) sink.send(m);
+        for (const readState of ready.readStates) sink.readState(this, readState);
         this.disk.write(ready.snapshot, ready.entries, ready.hardState);
         this.#pending = { ready, syncAt: now + syncTicks() };
       }

@@ -8,7 +8,7 @@
  */
 import { LimitExceededError, NotLeaderError } from '../base/errors.ts';
 import { SeededRandom } from '../base/random.ts';
-import { type Entry, type Message, MessageType, type NodeId } from '../raft/types.ts';
+import { type Entry, type Message, MessageType, type NodeId, type ReadState } from '../raft/types.ts';
 import { encodeRequest, type KvApplied, type KvCommand, type KvOutput } from './kv-machine.ts';
 import { type SimConfig, type SimOptions, simConfig } from './sim-config.ts';
 import { SimMember } from './sim-member.ts';
@@ -25,6 +25,12 @@ export interface HistoryOperation {
   output: KvOutput | undefined;
 }
 
+/** Ticks a client waits for a read point before asking again. */
+const READ_RETRY_TICKS = 30;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 /** What a run found. */
 export interface SimResult {
   readonly config: SimConfig;
@@ -38,8 +44,11 @@ export interface SimResult {
 interface PendingCall {
   readonly operation: HistoryOperation;
   readonly requestId: number;
-  /** Where and at which index the command was proposed, once it was. */
-  proposed: { member: NodeId; index: number } | undefined;
+  /**
+   * Where the command went: a write's log index once proposed; a read's
+   * confirmed read point (undefined until the ReadIndex round completes).
+   */
+  proposed: { member: NodeId; index: number | undefined; issuedAt: number } | undefined;
   readonly deadline: number;
 }
 
@@ -77,10 +86,7 @@ class Simulation {
     this.#network = new SimNetwork(this.#random, config.faults);
     const voters = Array.from({ length: config.nodes }, (_, i) => i + 1);
     for (const id of voters) {
-      this.#members.set(
-        id,
-        new SimMember(id, { voters, learners: [] }, config.seed, config.bugs, config.snapshotEntries),
-      );
+      this.#members.set(id, new SimMember(id, { voters, learners: [] }, config.seed, config));
     }
     for (let id = 1; id <= config.clients; id++) {
       this.#clients.push({ id, leaderGuess: 1 + this.#random.int(config.nodes), call: undefined });
@@ -211,6 +217,9 @@ class Simulation {
       // Clock drift: a member sometimes misses a tick.
       if (this.#random.next() >= (this.#config.driftRates[member.id - 1] ?? 0)) member.node?.tick();
     }
+    // Clients act before the network delivers: a member resuming from a pause answers requests before it
+    // reads its sockets, as a GC-paused or SIGSTOPped leader would.
+    this.#clientsAct();
     for (const m of this.#network.arrivals(now, (lost) => this.#reportSnapshot(lost, false))) {
       const member = this.#members.get(m.to);
       if (member === undefined || !member.alive) {
@@ -224,20 +233,49 @@ class Simulation {
       member.node?.step(m);
       this.#reportSnapshot(m, true);
     }
-    this.#clientsAct();
     const sink = {
       send: (m: Message) => {
         if (!this.#network.send(m, now)) this.#reportSnapshot(m, false);
       },
       applied: (member: SimMember, entry: Entry, applied: KvApplied | undefined) =>
         this.#onApplied(member, entry, applied),
+      readState: (member: SimMember, readState: ReadState) => this.#onReadState(member, readState),
     };
     for (const member of this.#members.values()) {
       if (member.alive && now >= member.pausedUntil) {
         member.process(now, () => this.#random.int(this.#config.syncTicksMax + 1), sink);
       }
     }
+    this.#serveReads();
     this.#checkLeaders();
+  }
+
+  #onReadState(member: SimMember, readState: ReadState): void {
+    const key = decoder.decode(readState.context);
+    for (const client of this.#clients) {
+      const proposed = client.call?.proposed;
+      if (proposed?.member === member.id && key === `read-${client.call?.requestId}`)
+        proposed.index = readState.index;
+    }
+  }
+
+  /** Serves each confirmed read once its member has applied up to the read point (§6.4 step 4). */
+  #serveReads(): void {
+    for (const client of this.#clients) {
+      const call = client.call;
+      const proposed = call?.proposed;
+      if (call === undefined || proposed === undefined || call.operation.input.op !== 'get') continue;
+      const member = this.#members.get(proposed.member);
+      if (proposed.index === undefined) {
+        // The request or its confirmation was lost (a leader change): ask again; reads are idempotent.
+        if (this.#now - proposed.issuedAt > READ_RETRY_TICKS) call.proposed = undefined;
+        continue;
+      }
+      if (member?.node === undefined || member.node.raft.log.applied < proposed.index) continue;
+      call.operation.output = member.machine.execute(call.operation.input);
+      call.operation.ret = this.#clock++;
+      client.call = undefined;
+    }
   }
 
   /** A snapshot's sender learns its fate, as from a real transport's snapshot stream. */
@@ -277,17 +315,27 @@ class Simulation {
   }
 
   #propose(client: SimClient, call: PendingCall): void {
-    const member = this.#members.get(client.leaderGuess);
+    // Reads are balanced over members half the time, as etcd clients spread load; a follower forwards the
+    // ReadIndex to the leader it knows, which may be a deposed one.
+    const balanced = call.operation.input.op === 'get' && this.#random.int(2) === 0;
+    const member = this.#members.get(
+      balanced ? 1 + this.#random.int(this.#config.nodes) : client.leaderGuess,
+    );
     const node = member?.node;
     if (member === undefined || node === undefined || this.#now < member.pausedUntil) {
       client.leaderGuess = 1 + this.#random.int(this.#config.nodes);
       return;
     }
     try {
+      if (call.operation.input.op === 'get') {
+        node.readIndex(encoder.encode(`read-${call.requestId}`));
+        call.proposed = { member: member.id, index: undefined, issuedAt: this.#now };
+        return;
+      }
       const index = node.propose(
         encodeRequest({ clientId: client.id, requestId: call.requestId, command: call.operation.input }),
       );
-      call.proposed = { member: member.id, index };
+      call.proposed = { member: member.id, index, issuedAt: this.#now };
     } catch (error) {
       if (error instanceof NotLeaderError) {
         client.leaderGuess =
@@ -313,6 +361,7 @@ class Simulation {
       const call = client.call;
       if (
         call?.proposed === undefined ||
+        call.operation.input.op === 'get' ||
         call.proposed.member !== member.id ||
         call.proposed.index !== entry.index
       ) {
