@@ -74,6 +74,14 @@ class Simulation {
   /** The entry applied at each index, as first seen: state-machine safety compares against it. */
   readonly #appliedAt = new Map<number, { term: number; key: string }>();
   readonly #leaderOfTerm = new Map<number, NodeId>();
+  /**
+   * The term in which each index was committed, as seen at the leader that
+   * committed it (end of tick). Leader completeness is about entries
+   * committed in earlier terms only: a leader of term 3 elected late (its
+   * votes delayed) need not hold what term 4 committed.
+   */
+  readonly #commitTermOf = new Map<number, number>();
+  #commitTermKnownTo = 0;
   #now = 0;
   #clock = 0;
   #opsIssued = 0;
@@ -383,6 +391,14 @@ class Simulation {
     for (const member of this.#members.values()) {
       const raft = member.node?.raft;
       if (raft?.role !== 'leader') continue;
+      for (let index = this.#commitTermKnownTo + 1; index <= raft.log.committed; index++) {
+        this.#commitTermOf.set(index, raft.term);
+      }
+      this.#commitTermKnownTo = Math.max(this.#commitTermKnownTo, raft.log.committed);
+    }
+    for (const member of this.#members.values()) {
+      const raft = member.node?.raft;
+      if (raft?.role !== 'leader') continue;
       const previous = this.#leaderOfTerm.get(raft.term);
       if (previous === undefined) {
         this.#leaderOfTerm.set(raft.term, member.id);
@@ -407,12 +423,15 @@ class Simulation {
     }
   }
 
-  /** Leader completeness (thesis §3.6.3): a new leader's log holds every entry applied anywhere. */
+  /** Leader completeness (thesis §3.6.3): a new leader's log holds every entry committed in an earlier term. */
   #checkLeaderCompleteness(member: SimMember): void {
     const log = member.node?.raft.log;
     if (log === undefined) return;
+    const leaderTerm = member.node?.raft.term ?? 0;
     for (const [index, { term }] of this.#appliedAt) {
-      if (index < log.firstIndex()) continue;
+      const commitTerm = this.#commitTermOf.get(index);
+      // Unknown commit term (its leader stepped down within the tick): no verdict rather than a false one.
+      if (index < log.firstIndex() || commitTerm === undefined || commitTerm >= leaderTerm) continue;
       const ours = log.term(index);
       if (ours !== term) {
         this.#violations.push(
