@@ -5,14 +5,13 @@
  */
 
 import {
-  assertInteger,
   cancelledError,
   RESOLVED,
-  WAITERS_MAX_DEFAULT,
   Waiter,
   type WaiterOwner,
   type WaitOptions,
   waitersLimitError,
+  waitersMaxOption,
 } from './waiter.ts';
 import { WaiterList } from './waiter-list.ts';
 
@@ -52,9 +51,7 @@ export class Mutex implements WaiterOwner {
    * @throws RangeError when `waitersMax` is not a positive safe integer.
    */
   constructor(options: MutexOptions = {}) {
-    const waitersMax = options.waitersMax ?? WAITERS_MAX_DEFAULT;
-    assertInteger('Cannot create Mutex: waitersMax', waitersMax, 1);
-    this.#waitersMax = waitersMax;
+    this.#waitersMax = waitersMaxOption('Mutex', options.waitersMax);
   }
 
   /** Whether the mutex is held (including while it is being handed to a waiter). */

@@ -5,14 +5,13 @@
  */
 
 import {
-  assertInteger,
   cancelledError,
   RESOLVED,
-  WAITERS_MAX_DEFAULT,
   Waiter,
   type WaiterOwner,
   type WaitOptions,
   waitersLimitError,
+  waitersMaxOption,
 } from './waiter.ts';
 import { WaiterList } from './waiter-list.ts';
 
@@ -64,9 +63,7 @@ export class RWMutex implements WaiterOwner {
    * @throws RangeError when `waitersMax` is not a positive safe integer.
    */
   constructor(options: RWMutexOptions = {}) {
-    const waitersMax = options.waitersMax ?? WAITERS_MAX_DEFAULT;
-    assertInteger('Cannot create RWMutex: waitersMax', waitersMax, 1);
-    this.#waitersMax = waitersMax;
+    this.#waitersMax = waitersMaxOption('RWMutex', options.waitersMax);
   }
 
   /** How many read locks are held. */

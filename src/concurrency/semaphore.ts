@@ -8,11 +8,11 @@ import {
   assertInteger,
   cancelledError,
   RESOLVED,
-  WAITERS_MAX_DEFAULT,
   Waiter,
   type WaiterOwner,
   type WaitOptions,
   waitersLimitError,
+  waitersMaxOption,
 } from './waiter.ts';
 import { WaiterList } from './waiter-list.ts';
 
@@ -53,10 +53,8 @@ export class Semaphore implements WaiterOwner {
    */
   constructor(capacity: number, options: SemaphoreOptions = {}) {
     assertInteger('Cannot create Semaphore: capacity', capacity, 1);
-    const waitersMax = options.waitersMax ?? WAITERS_MAX_DEFAULT;
-    assertInteger('Cannot create Semaphore: waitersMax', waitersMax, 1);
     this.capacity = capacity;
-    this.#waitersMax = waitersMax;
+    this.#waitersMax = waitersMaxOption('Semaphore', options.waitersMax);
   }
 
   /** Permits free now. */

@@ -8,11 +8,11 @@ import {
   assertInteger,
   cancelledError,
   RESOLVED,
-  WAITERS_MAX_DEFAULT,
   Waiter,
   type WaiterOwner,
   type WaitOptions,
   waitersLimitError,
+  waitersMaxOption,
 } from './waiter.ts';
 import { WaiterList } from './waiter-list.ts';
 
@@ -52,9 +52,7 @@ export class WaitGroup implements WaiterOwner {
    * @throws RangeError when `waitersMax` is not a positive safe integer.
    */
   constructor(options: WaitGroupOptions = {}) {
-    const waitersMax = options.waitersMax ?? WAITERS_MAX_DEFAULT;
-    assertInteger('Cannot create WaitGroup: waitersMax', waitersMax, 1);
-    this.#waitersMax = waitersMax;
+    this.#waitersMax = waitersMaxOption('WaitGroup', options.waitersMax);
   }
 
   /** The number of outstanding tasks. */

@@ -162,3 +162,14 @@ export class Waiter implements WaiterLink<Waiter> {
     reject(cancelledError(this.operation, this.signal));
   }
 }
+
+/**
+ * A constructor's `waitersMax` option, validated, or the default.
+ *
+ * @throws RangeError when it is not a positive safe integer.
+ */
+export function waitersMaxOption(owner: string, waitersMax: number | undefined): number {
+  const value = waitersMax ?? WAITERS_MAX_DEFAULT;
+  assertInteger(`Cannot create ${owner}: waitersMax`, value, 1);
+  return value;
+}

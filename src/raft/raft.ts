@@ -3,7 +3,7 @@
  *
  * Time is `tick()`; input is `step(message)` and `propose(data)`; output is
  * the messages and log changes collected for the next `Ready` (see
- * `RawNode`). No IO, no clock, no `Math.random`: election jitter comes from
+ * `RawNode`). No IO, no clock, no global random source: election jitter comes from
  * the injected `Random`, so one seed replays a run exactly.
  *
  * Each role is a pair of functions swapped in on a role change
