@@ -3,11 +3,15 @@
  * with one JSON line.
  */
 import { benchConcurrency } from './concurrency.ts';
+import { benchRestart } from './restart.ts';
 import { benchRpc } from './rpc.ts';
+import { benchStorage } from './storage.ts';
 
 const benches: Record<string, () => Promise<void>> = {
   concurrency: benchConcurrency,
+  restart: benchRestart,
   rpc: benchRpc,
+  storage: benchStorage,
 };
 
 const name = process.argv[2];

@@ -25,6 +25,9 @@ export type ErrorCode =
   | 'WORKER_TASK_FAILED'
   | 'NOT_LEADER'
   | 'COMPACTED'
+  | 'PROPOSAL_DROPPED'
+  | 'CORRUPT'
+  | 'NO_SPACE'
   | 'INTERNAL';
 
 /** Options shared by every Tessera error. */
@@ -166,6 +169,26 @@ export class NotLeaderError extends TesseraError {
   }
 }
 
+/**
+ * The proposal did not commit: a new leader replaced the entry it was
+ * appended as. It never took effect, so it is safe to retry.
+ */
+export class ProposalDroppedError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('PROPOSAL_DROPPED', message, options);
+  }
+}
+
+/**
+ * The member cannot take writes: its disk is full or failing (an alarm is
+ * raised in its status). Reads still work; nothing acknowledged was lost.
+ */
+export class NoSpaceError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('NO_SPACE', message, options);
+  }
+}
+
 /** The requested log entries or revision were compacted away. */
 export class CompactedError extends TesseraError {
   constructor(message: string, options: TesseraErrorOptions = {}) {
@@ -197,6 +220,8 @@ const classesByCode = new Map<string, ErrorConstructorForCode>([
   ['WORKER_TASK_FAILED', WorkerTaskError],
   ['NOT_LEADER', NotLeaderError],
   ['COMPACTED', CompactedError],
+  ['PROPOSAL_DROPPED', ProposalDroppedError],
+  ['NO_SPACE', NoSpaceError],
   ['INTERNAL', InternalError],
 ]);
 

@@ -3,6 +3,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
+import { TesseraError } from '../base/errors.ts';
 import { RAFT_BUGS, type RaftBug } from '../raft/raft.ts';
 import { runDemo } from './demo.ts';
 import { runSeeds } from './sim.ts';
@@ -20,7 +21,7 @@ function positiveInteger(value: string): number {
 
 const program = new Command('tessera')
   .version(version)
-  .description('Tessera: Go-style concurrency, typed RPC and (soon) Raft for Node.js');
+  .description('Tessera: Go-style concurrency, typed RPC and a Raft-replicated store for Node.js');
 
 program
   .command('demo')
@@ -72,4 +73,180 @@ program
     if (summary.violations > 0) process.exitCode = 1;
   });
 
-await program.parseAsync();
+const port = (value: string): number => {
+  const parsed = Number(value);
+  if (!(Number.isInteger(parsed) && parsed > 0 && parsed < 65_000)) {
+    throw new InvalidArgumentError(`expected a port number, got ${value}`);
+  }
+  return parsed;
+};
+
+program
+  .command('start')
+  .description('run one member of a cluster (flags override TESSERA_* variables and --config)')
+  .option('--config <file>', 'a YAML or JSON file of settings (the flags below, camelCase)')
+  .option('--name <name>', "this member's name")
+  .option('--data <dir>', 'data directory (WAL, snapshots, state)')
+  .option('--listen-peer <host:port>', 'peer (Raft) address (default 127.0.0.1:2380)')
+  .option('--listen-client <host:port>', 'client RPC address (default 127.0.0.1:2379)')
+  .option(
+    '--listen-http <host:port>',
+    'HTTP address for /healthz, /v1/status, /metrics (default 127.0.0.1:2381)',
+  )
+  .option('--initial-cluster <list>', 'founding members: name=peerHost:port,...')
+  .option('--initial-cluster-state <state>', 'new (found a cluster) or existing (join after member add)')
+  .option('--tick-ms <n>', 'milliseconds per Raft tick (default 100)')
+  .option('--election-ticks <n>', 'ticks per election timeout (default 10)')
+  .option('--snapshot-entries <n>', 'applied entries between snapshots (default 10000)')
+  .option(
+    '--snapshot-catchup-entries <n>',
+    'entries kept behind a snapshot for slow followers (default 5000)',
+  )
+  .option('--log-level <level>', 'debug, info, warn or error (default info)')
+  .option('--peer-cert <file>', 'PEM certificate this member presents to peers (mutual TLS)')
+  .option('--peer-key <file>', 'PEM key of --peer-cert')
+  .option('--peer-ca <file>', 'PEM CA every member certificate must be signed by')
+  .action(async (options: Record<string, unknown>) => {
+    const { runStart } = await import('./start.ts');
+    await runStart(options);
+  });
+
+program
+  .command('dev')
+  .description('start a local cluster of member processes, print their endpoints, stop them on Ctrl-C')
+  .option('--nodes <n>', 'members', positiveInteger, 3)
+  .option('--data <dir>', 'data directory (one folder per member)', '.tessera')
+  .option('--base-port <port>', "first member's client port; each member takes 3 ports, 10 apart", port, 2379)
+  .option('--json', 'once ready, print one JSON line {"nodes":[{name,client,peer,http,pid}]}')
+  .option('--log-level <level>', "members' log level", 'warn')
+  .action(
+    async (options: { nodes: number; data: string; basePort: number; json?: boolean; logLevel: string }) => {
+      const { runDev } = await import('./dev.ts');
+      await runDev({ ...options, json: options.json === true });
+    },
+  );
+
+const endpointsOption = ['--endpoints <list>', 'client addresses host:port,...', '127.0.0.1:2379'] as const;
+
+program
+  .command('put <key> <value>')
+  .description('set a key (replicated; answered once applied)')
+  .option(...endpointsOption)
+  .action(async (key: string, value: string, options: { endpoints: string }) => {
+    const { putCommand, parseEndpoints } = await import('./client-commands.ts');
+    const { index } = await putCommand(parseEndpoints(options.endpoints), key, value);
+    console.log(`OK (index ${index})`);
+  });
+
+program
+  .command('get <key>')
+  .description('read a key (linearizable unless --serializable)')
+  .option(...endpointsOption)
+  .option('--serializable', "read the member's own state without a quorum round (may be stale)")
+  .option('--json', 'print {"key","value","index"}')
+  .action(async (key: string, options: { endpoints: string; serializable?: boolean; json?: boolean }) => {
+    const { getCommand, parseEndpoints } = await import('./client-commands.ts');
+    const { value, index } = await getCommand(
+      parseEndpoints(options.endpoints),
+      key,
+      options.serializable === true,
+    );
+    if (options.json === true) console.log(JSON.stringify({ key, value, index }));
+    else if (value === null) process.exitCode = 1;
+    else console.log(value);
+  });
+
+program
+  .command('status')
+  .description("each member's role, term, commit and applied index, and the leader")
+  .option(...endpointsOption)
+  .option('--json', 'print one JSON object')
+  .action(async (options: { endpoints: string; json?: boolean }) => {
+    const { statusCommand, parseEndpoints } = await import('./client-commands.ts');
+    const status = await statusCommand(parseEndpoints(options.endpoints));
+    if (options.json === true) {
+      console.log(JSON.stringify(status));
+      return;
+    }
+    console.log(
+      `leader: ${status.leader === null ? '(none)' : `${status.leader.name} (${status.leader.id})`}`,
+    );
+    for (const m of status.members) {
+      console.log(
+        m.error === undefined
+          ? `  ${m.name}  ${m.role}  term ${m.term}  commit ${m.commit}  applied ${m.applied}  pid ${m.pid}  ${m.endpoint}`
+          : `  ${m.endpoint}  unreachable: ${m.error}`,
+      );
+    }
+  });
+
+const member = program.command('member').description('list, add, remove or promote members');
+member
+  .command('list')
+  .option(...endpointsOption)
+  .option('--json', 'print JSON')
+  .action(async (options: { endpoints: string; json?: boolean }) => {
+    const { memberListCommand, parseEndpoints } = await import('./client-commands.ts');
+    const members = await memberListCommand(parseEndpoints(options.endpoints));
+    if (options.json === true) console.log(JSON.stringify(members));
+    else
+      for (const m of members)
+        console.log(`${m.name}  ${m.id}  ${m.role}  client ${m.client}  peer ${m.peer}  http ${m.http}`);
+  });
+member
+  .command('add <name>')
+  .description('add a member as a learner (or --voter); then start it with --initial-cluster-state existing')
+  .requiredOption('--peer <host:port>', 'its peer address')
+  .requiredOption('--client <host:port>', 'its client address')
+  .requiredOption('--http <host:port>', 'its HTTP address')
+  .option('--voter', 'add as a voter at once instead of a learner')
+  .option(...endpointsOption)
+  .action(
+    async (
+      name: string,
+      options: { peer: string; client: string; http: string; voter?: boolean; endpoints: string },
+    ) => {
+      const { memberAddCommand, parseEndpoints } = await import('./client-commands.ts');
+      const added = await memberAddCommand(parseEndpoints(options.endpoints), {
+        name,
+        peer: options.peer,
+        client: options.client,
+        http: options.http,
+        voter: options.voter === true,
+      });
+      console.log(`added ${added.name} (${added.id}) as ${added.role}`);
+    },
+  );
+for (const action of ['remove', 'promote'] as const) {
+  member
+    .command(`${action} <member>`)
+    .description(`${action} a member, by name or id`)
+    .option(...endpointsOption)
+    .action(async (target: string, options: { endpoints: string }) => {
+      const { memberChangeCommand, parseEndpoints } = await import('./client-commands.ts');
+      await memberChangeCommand(parseEndpoints(options.endpoints), action, target);
+      console.log(`${action === 'remove' ? 'removed' : 'promoted'} ${target}`);
+    });
+}
+
+program
+  .command('move-leader <member>')
+  .description('hand leadership to a voter, by name or id (Raft leadership transfer)')
+  .option(...endpointsOption)
+  .action(async (target: string, options: { endpoints: string }) => {
+    const { moveLeaderCommand, parseEndpoints } = await import('./client-commands.ts');
+    await moveLeaderCommand(parseEndpoints(options.endpoints), target);
+    console.log(`asked the leader to hand over to ${target}`);
+  });
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  // Typed errors (bad configuration, a refused request) are the user's to read, without a stack trace.
+  if (error instanceof TesseraError || error instanceof RangeError) {
+    console.error(`tessera: ${error instanceof TesseraError ? `${error.code}: ` : ''}${error.message}`);
+  } else {
+    console.error(error);
+  }
+  process.exitCode = 1;
+}

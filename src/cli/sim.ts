@@ -29,6 +29,10 @@ export interface RunSeedsSummary {
   /** Histories the checker gave up on (search budget spent): not counted as checked. */
   historiesUnknown: number;
   simTicks: number;
+  /** Membership changes, leadership transfers and snapshot chunks the runs exercised. */
+  confChanges: number;
+  transfers: number;
+  snapshotChunks: number;
   wallSeconds: number;
 }
 
@@ -47,6 +51,9 @@ export function runSeeds(options: RunSeedsOptions): RunSeedsSummary {
     opsChecked: 0,
     historiesUnknown: 0,
     simTicks: 0,
+    confChanges: 0,
+    transfers: 0,
+    snapshotChunks: 0,
     wallSeconds: 0,
   };
   for (let seed = options.start; seed < options.start + options.seeds; seed++) {
@@ -64,6 +71,9 @@ export function runSeeds(options: RunSeedsOptions): RunSeedsSummary {
     }
     summary.runs++;
     summary.simTicks += result.ticks;
+    summary.confChanges += result.confChanges;
+    summary.transfers += result.transfers;
+    summary.snapshotChunks += result.snapshotChunks;
     if (violations.length > 0) {
       summary.violations++;
       if (summary.failingSeeds.length < FAILING_SEEDS_LISTED_MAX) summary.failingSeeds.push(seed);

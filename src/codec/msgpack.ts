@@ -41,3 +41,22 @@ export function decode(bytes: Uint8Array): unknown {
     );
   }
 }
+
+/**
+ * Decodes a sequence of MessagePack values written back to back (a stream
+ * of records, such as a snapshot image).
+ *
+ * @throws {ProtocolError} when `bytes` is not a whole number of valid values.
+ */
+export function decodeMultiple(bytes: Uint8Array): unknown[] {
+  try {
+    return packr.unpackMultiple(bytes);
+  } catch (error) {
+    throw new ProtocolError(
+      `Cannot decode a MessagePack stream of ${bytes.length} bytes: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}

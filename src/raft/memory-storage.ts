@@ -4,6 +4,7 @@
  * @module
  */
 import { CompactedError } from '../base/errors.ts';
+import { bootstrapLog } from './conf-change.ts';
 import type { RaftStorage } from './storage.ts';
 import { type ConfState, type Entry, EntryType, entryBytes, type HardState, type Snapshot } from './types.ts';
 
@@ -20,10 +21,21 @@ export class MemoryStorage implements RaftStorage {
   #snapshot: Snapshot;
   #entries: Entry[];
 
-  /** Starts empty with `voters` as the membership (a brand-new cluster). */
+  /**
+   * Starts as a founding member of a brand-new cluster of `confState` (its
+   * log holds the bootstrap changes, see {@link bootstrapLog}), or, without
+   * members, as an empty member waiting to be added to a running cluster.
+   */
   constructor(confState: ConfState = { voters: [], learners: [] }) {
-    this.#snapshot = { metadata: { index: 0, term: 0, confState }, data: EMPTY_BYTES };
+    this.#snapshot = {
+      metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } },
+      data: EMPTY_BYTES,
+    };
     this.#entries = [{ term: 0, index: 0, type: EntryType.normal, data: EMPTY_BYTES }];
+    if (confState.voters.length === 0 && confState.learners.length === 0) return;
+    const { entries, hardState } = bootstrapLog(confState);
+    this.#entries.push(...entries);
+    this.#hardState = hardState;
   }
 
   /** An independent copy (entries are immutable, so they are shared). */

@@ -12,6 +12,8 @@
  * @module
  */
 
+import type { SnapshotSender } from './snapshot-transfer.ts';
+
 export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
 /** Limits on what may be in flight to one follower. */
@@ -33,6 +35,8 @@ export class Progress {
   probeSent = false;
   /** In snapshot state: the index of the snapshot being sent. */
   pendingSnapshot = 0;
+  /** In snapshot state: the chunked transfer under way. */
+  snapshotSender: SnapshotSender | undefined;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
   isLearner: boolean;
@@ -51,6 +55,7 @@ export class Progress {
   #reset(state: ProgressState): void {
     this.probeSent = false;
     this.pendingSnapshot = 0;
+    this.snapshotSender = undefined;
     this.state = state;
     this.#inflightIndexes = [];
     this.#inflightBytes = [];
@@ -73,9 +78,10 @@ export class Progress {
     this.next = this.match + 1;
   }
 
-  becomeSnapshot(snapshotIndex: number): void {
+  becomeSnapshot(sender: SnapshotSender): void {
     this.#reset('snapshot');
-    this.pendingSnapshot = snapshotIndex;
+    this.pendingSnapshot = sender.index;
+    this.snapshotSender = sender;
   }
 
   /** The follower has entries up to `index`. Returns whether that is news. */

@@ -161,7 +161,9 @@ describe('Raft commitment (thesis §3.6.2, Figure 3.7)', () => {
   it('an old-term entry on a majority is not committed by counting until a current-term entry is', () => {
     const network = new TestNetwork(3, 8);
     network.elect(1);
-    // Term 1: entry 2 ('old') reaches member 1 only; then everyone forgets the leader.
+    const noop = network.member(1).node.raft.log.lastIndex();
+    const old = noop + 1;
+    // Entry `old` of the first leader's term reaches member 1 only; then everyone forgets the leader.
     network.isolate(1);
     network.member(1).node.propose(text('old'));
     network.settle();
@@ -169,24 +171,25 @@ describe('Raft commitment (thesis §3.6.2, Figure 3.7)', () => {
       member.node.raft.becomeFollower(member.node.raft.term, 0);
     }
     network.heal();
-    // Member 1 wins a new term (its log is the most up to date). Appends carry nothing past entry 2,
-    // so 'old' reaches member 2 but the new term's no-op (entry 3) does not.
+    // Member 1 wins a new term (its log is the most up to date). Appends carry nothing past `old`,
+    // so 'old' reaches member 2 but the new term's no-op does not.
+    const oldTerm = network.member(1).node.raft.term;
     network.filter = (m) =>
-      m.type === MessageType.append ? { ...m, entries: m.entries.filter((entry) => entry.index <= 2) } : m;
+      m.type === MessageType.append ? { ...m, entries: m.entries.filter((entry) => entry.index <= old) } : m;
     network.elect(1);
     const leader = network.member(1).node.raft;
     assert.equal(leader.role, 'leader');
-    assert.ok(leader.term > 1);
+    assert.ok(leader.term > oldTerm);
     assert.equal(
-      network.member(2).node.raft.log.term(2),
-      1,
-      'entry 2 of term 1 is on a majority (members 1 and 2)',
+      network.member(2).node.raft.log.term(old),
+      oldTerm,
+      'entry `old` of the earlier term is on a majority (members 1 and 2)',
     );
-    assert.equal(leader.log.committed, 1, 'an old-term entry must not commit by counting replicas');
+    assert.equal(leader.log.committed, noop, 'an old-term entry must not commit by counting replicas');
     network.filter = undefined;
     network.tick(2);
     assert.ok(
-      leader.log.committed >= 3,
+      leader.log.committed >= old + 1,
       'once the current-term no-op replicates, everything up to it commits',
     );
     assert.deepEqual(appliedTexts(network.member(2)), ['old']);
@@ -197,6 +200,8 @@ describe('Raft persistence ordering (thesis §10.2.1)', () => {
   it('a leader sends appends before persisting, but commits only what its own disk holds', () => {
     const storage = new MemoryStorage({ voters: [1], learners: [] });
     const node = new RawNode({ id: 1, storage, random: new SeededRandom(1) });
+    node.ready(); // applies the bootstrap membership
+    node.advance();
     node.campaign();
     let ready = node.ready();
     storage.append(ready.entries);
@@ -314,7 +319,7 @@ describe('Raft proposals', () => {
 });
 
 describe('Raft snapshots (thesis §5)', () => {
-  it('a lost snapshot acknowledgement leaves the leader waiting until the transport reports the snapshot delivered', () => {
+  it("a lost final acknowledgement is recovered: resending the last chunk draws the follower's commit index", () => {
     const network = new TestNetwork(3, 12);
     network.elect(1);
     network.isolate(3);
@@ -334,14 +339,80 @@ describe('Raft snapshots (thesis §5)', () => {
       }
       return m;
     };
-    network.tick(20);
-    assert.equal(dropped, true, 'the scenario lost the acknowledgement of the snapshot');
-    const progress = leader.node.raft.progress.get(3);
-    assert.equal(progress?.state, 'snapshot', 'without a report the leader cannot know the snapshot landed');
-    leader.node.reportSnapshot(3, true);
     network.tick(3);
+    assert.equal(dropped, true, 'the scenario lost the acknowledgement of the snapshot');
+    assert.notEqual(
+      leader.node.raft.progress.get(3)?.state,
+      'snapshot',
+      'the leader learned the snapshot landed',
+    );
     network.propose(1, 'after');
     assert.deepEqual(appliedTexts(network.member(3)), ['after']);
+  });
+
+  it('sends a snapshot in bounded chunks, resending after lost chunks and acknowledgements (Figure 13)', () => {
+    const network = new TestNetwork(3, 16, { snapshotChunkBytes: 7, snapshotChunksInflight: 3 });
+    network.elect(1);
+    network.isolate(3);
+    for (let i = 0; i < 5; i++) network.propose(1, `c${i}`);
+    const leader = network.member(1);
+    const applied = leader.node.raft.log.applied;
+    const state = text('0123456789'.repeat(10));
+    leader.storage.createSnapshot(applied, { voters: [1, 2, 3], learners: [] }, state);
+    leader.storage.compact(applied);
+    network.heal();
+    let chunks = 0;
+    let largest = 0;
+    let count = 0;
+    network.filter = (m) => {
+      if (m.type === MessageType.snapshot) {
+        chunks++;
+        largest = Math.max(largest, m.snapshot?.data.length ?? 0);
+      }
+      // Lose every third chunk and every fourth acknowledgement.
+      if (m.type === MessageType.snapshot && ++count % 3 === 0) return undefined;
+      if (m.type === MessageType.snapshotResponse && count % 4 === 0) return undefined;
+      return m;
+    };
+    network.tick(30);
+    const follower = network.member(3);
+    assert.equal(follower.storage.snapshot().metadata.index, applied);
+    assert.deepEqual(follower.storage.snapshot().data, state);
+    assert.ok(largest <= 7, `a chunk carried ${largest} bytes`);
+    assert.ok(chunks >= 15, `${chunks} chunks for 100 bytes at 7 per chunk`);
+    network.filter = undefined;
+    network.propose(1, 'after');
+    assert.deepEqual(appliedTexts(follower), ['after']);
+  });
+
+  it('a follower that lost a partial snapshot (restart) asks for it from the start', () => {
+    const network = new TestNetwork(3, 17, { snapshotChunkBytes: 10, snapshotChunksInflight: 1 });
+    network.elect(1);
+    network.isolate(3);
+    for (let i = 0; i < 3; i++) network.propose(1, `r${i}`);
+    const leader = network.member(1);
+    const applied = leader.node.raft.log.applied;
+    leader.storage.createSnapshot(applied, { voters: [1, 2, 3], learners: [] }, text('x'.repeat(50)));
+    leader.storage.compact(applied);
+    network.heal();
+    // Deliver the first chunk only, then "restart" member 3: it forgets what it received.
+    const acks: number[] = [];
+    network.filter = (m) => {
+      if (m.type === MessageType.snapshotResponse) acks.push(m.snapshot?.offset ?? -1);
+      return m.type === MessageType.snapshot && (m.snapshot?.offset ?? 0) > 0 ? undefined : m;
+    };
+    network.tick(2);
+    const storage3 = network.member(3).storage;
+    const restarted = new RawNode({ id: 3, storage: storage3, random: new SeededRandom(3) });
+    network.members.set(3, { ...network.member(3), node: restarted });
+    network.filter = (m) => {
+      if (m.type === MessageType.snapshotResponse) acks.push(m.snapshot?.offset ?? -1);
+      return m;
+    };
+    network.tick(10);
+    assert.ok(acks.includes(10), 'the first member 3 held 10 bytes');
+    assert.ok(acks.lastIndexOf(0) > acks.indexOf(10), 'after the restart it asked for offset 0');
+    assert.equal(storage3.snapshot().metadata.index, applied);
   });
 
   it('a follower behind the compacted log catches up from a snapshot', () => {

@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { type ConfChange, decodeConfChange } from './conf-change.ts';
 import { Raft, type RaftConfig } from './raft.ts';
 import {
   type Entry,
@@ -106,7 +107,22 @@ export class RawNode {
 
   /** Proposes `data`; see {@link Raft.propose} for what it returns and throws. */
   propose(data: Uint8Array): number {
-    return this.raft.propose(data, EntryType.normal);
+    return this.raft.propose(data);
+  }
+
+  /**
+   * Proposes a membership change; see {@link Raft.proposeConfChange}. The
+   * change takes effect on this member in the `advance()` after its entry
+   * is applied (it arrives in `committedEntries` with type `confChange`);
+   * `raft.confState()` then shows the new membership.
+   */
+  proposeConfChange(change: ConfChange): number {
+    return this.raft.proposeConfChange(change);
+  }
+
+  /** Hands leadership to voter `to`; see {@link Raft.transferLeadership}. */
+  transferLeadership(to: NodeId): void {
+    this.raft.transferLeadership(to);
   }
 
   /** Whether there is anything to do. */
@@ -182,6 +198,12 @@ export class RawNode {
     if (pending.lastEntry !== undefined) raft.persisted(pending.lastEntry.index, pending.lastEntry.term);
     const lastCommitted = pending.committedEntries[pending.committedEntries.length - 1];
     if (lastCommitted !== undefined) {
+      for (const entry of pending.committedEntries) {
+        // Entries a snapshot in this batch covered were not applied one by one; its membership is in force.
+        if (entry.type !== EntryType.confChange || entry.index <= (pending.snapshotIndex ?? 0)) continue;
+        raft.log.appliedTo(entry.index);
+        raft.applyConfChange(decodeConfChange(entry.data));
+      }
       raft.log.appliedTo(lastCommitted.index);
       raft.reduceUncommittedBytes(pending.committedEntries);
     }

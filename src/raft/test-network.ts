@@ -11,7 +11,7 @@ import { SeededRandom } from '../base/random.ts';
 import { MemoryStorage } from './memory-storage.ts';
 import type { RaftConfig } from './raft.ts';
 import { RawNode } from './raw-node.ts';
-import type { Entry, Message, NodeId, ReadState } from './types.ts';
+import { type Entry, EntryType, type Message, type NodeId, type ReadState } from './types.ts';
 
 /** One member of a {@link TestNetwork}. */
 export interface TestMember {
@@ -44,6 +44,21 @@ export class TestNetwork {
       const node = new RawNode({ id, storage, random: new SeededRandom(seed * 1000 + id), ...config });
       this.members.set(id, { id, node, storage, applied: [], readStates: [] });
     }
+    // Apply the bootstrap membership changes, so every member knows the cluster.
+    this.settle();
+  }
+
+  /**
+   * Starts member `id` knowing no membership, as a server joining an
+   * existing cluster does: it learns the membership from the leader's log
+   * or snapshot once a change adds it.
+   */
+  addMember(id: NodeId, config: Partial<RaftConfig> = {}): TestMember {
+    const storage = new MemoryStorage({ voters: [], learners: [] });
+    const node = new RawNode({ id, storage, random: new SeededRandom(id * 7), ...config });
+    const member = { id, node, storage, applied: [], readStates: [] };
+    this.members.set(id, member);
+    return member;
   }
 
   member(id: NodeId): TestMember {
@@ -94,7 +109,9 @@ export class TestNetwork {
         if (this.#cut.has(`${original.from}-${original.to}`)) continue;
         const m = this.filter === undefined ? original : this.filter(original);
         if (m === undefined) continue;
-        this.members.get(m.to)?.node.step(m);
+        const to = this.members.get(m.to)?.node;
+        to?.step(m);
+        to?.raft.checkInvariants();
         moved = true;
       }
       if (!moved) return;
@@ -105,7 +122,10 @@ export class TestNetwork {
   /** Ticks every member `ticks` times, settling after each. */
   tick(ticks: number): void {
     for (let i = 0; i < ticks; i++) {
-      for (const member of this.members.values()) member.node.tick();
+      for (const member of this.members.values()) {
+        member.node.tick();
+        member.node.raft.checkInvariants();
+      }
       this.settle();
     }
   }
@@ -132,6 +152,6 @@ export class TestNetwork {
 /** The non-empty entries a member applied, as text. */
 export function appliedTexts(member: TestMember): string[] {
   return member.applied
-    .filter((entry) => entry.data.length > 0)
+    .filter((entry) => entry.type === EntryType.normal && entry.data.length > 0)
     .map((entry) => new TextDecoder().decode(entry.data));
 }

@@ -54,6 +54,19 @@ export interface Snapshot {
   readonly data: Uint8Array;
 }
 
+/**
+ * A piece of a snapshot in flight: the snapshot's identity, where this
+ * piece starts, and the whole data's length. A follower's acknowledgement
+ * (`snapshotResponse`) carries the same shape with no data and `offset` set
+ * to the bytes it holds.
+ */
+export interface SnapshotChunk {
+  readonly metadata: SnapshotMetadata;
+  readonly offset: number;
+  readonly totalBytes: number;
+  readonly data: Uint8Array;
+}
+
 /** Every message kind. Local kinds never cross the network. */
 export const MessageType = {
   /** local: start an election */
@@ -75,8 +88,12 @@ export const MessageType = {
   snapshot: 13,
   readIndex: 14,
   readIndexResponse: 15,
+  /** a leadership transfer request passed to the leader; `index` names the transferee */
   transferLeader: 16,
+  /** the leader tells the transferee to campaign now */
   timeoutNow: 17,
+  /** a follower acknowledges snapshot chunks (see {@link SnapshotChunk}) */
+  snapshotResponse: 18,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -97,7 +114,8 @@ export interface Message {
   readonly rejectHint: number;
   /** Opaque bytes carried through (ReadIndex request contexts). */
   readonly context: Uint8Array;
-  readonly snapshot: Snapshot | undefined;
+  /** snapshot and snapshotResponse: the chunk, or its acknowledgement. */
+  readonly snapshot: SnapshotChunk | undefined;
 }
 
 /** The volatile state worth reporting (who leads, what this member is). */
@@ -169,15 +187,4 @@ export function entryBytes(entry: Entry): number {
 /** Whether two hard states are equal. */
 export function hardStateEqual(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
-}
-
-/** Whether a message kind is a response (they never change a leader's mind about terms in the same way). */
-export function isResponse(type: MessageType): boolean {
-  return (
-    type === MessageType.appendResponse ||
-    type === MessageType.voteResponse ||
-    type === MessageType.preVoteResponse ||
-    type === MessageType.heartbeatResponse ||
-    type === MessageType.readIndexResponse
-  );
 }

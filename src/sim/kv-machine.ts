@@ -6,14 +6,11 @@
  */
 import type { StateMachine } from '../raft/state-machine.ts';
 
-/** A client command. */
-export type KvCommand =
-  | { op: 'get'; key: string }
-  | { op: 'put'; key: string; value: string }
-  | { op: 'cas'; key: string; expected: string | undefined; value: string };
+import type { KvInput, KvOutput } from './kv-model.ts';
 
-/** What a command returns. */
-export type KvOutput = { value: string | undefined } | Record<string, never> | { ok: boolean };
+/** A client command: the calls the checker's model specifies. */
+export type KvCommand = KvInput;
+export type { KvOutput };
 
 /** A command with the identity of the call that issued it. */
 export interface KvRequest {
@@ -40,6 +37,31 @@ export function decodeRequest(data: Uint8Array): KvRequest {
   return JSON.parse(decoder.decode(data)) as KvRequest;
 }
 
+/** Where a KV command reads and writes: a `Map`, or a transaction on disk. */
+export interface KvCells {
+  get(key: string): string | undefined;
+  set(key: string, value: string): unknown;
+}
+
+/**
+ * The KV commands' semantics, over any {@link KvCells}: the simulator's
+ * in-memory machine and the server's LMDB state both run exactly this.
+ */
+export function executeKvCommand(cells: KvCells, command: KvCommand): KvOutput {
+  switch (command.op) {
+    case 'get':
+      return { value: cells.get(command.key) };
+    case 'put':
+      cells.set(command.key, command.value);
+      return {};
+    case 'cas': {
+      if (cells.get(command.key) !== command.expected) return { ok: false };
+      cells.set(command.key, command.value);
+      return { ok: true };
+    }
+  }
+}
+
 /** A map of strings with get, put and compare-and-set. */
 export class KvMachine implements StateMachine<KvApplied | undefined> {
   #data = new Map<string, string>();
@@ -52,18 +74,7 @@ export class KvMachine implements StateMachine<KvApplied | undefined> {
   }
 
   execute(command: KvCommand): KvOutput {
-    switch (command.op) {
-      case 'get':
-        return { value: this.#data.get(command.key) };
-      case 'put':
-        this.#data.set(command.key, command.value);
-        return {};
-      case 'cas': {
-        if (this.#data.get(command.key) !== command.expected) return { ok: false };
-        this.#data.set(command.key, command.value);
-        return { ok: true };
-      }
-    }
+    return executeKvCommand(this.#data, command);
   }
 
   snapshot(): Uint8Array {

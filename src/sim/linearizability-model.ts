@@ -33,6 +33,14 @@ export interface Operation<Input, Output> {
   readonly output: Output | undefined;
 }
 
+/**
+ * When the checker takes an operation to have returned: its `ret`, or
+ * never (`Infinity`) when its outcome is unknown, whatever `ret` says.
+ */
+export function operationReturn<Input, Output>(operation: Operation<Input, Output>): number {
+  return operation.output === undefined ? Number.POSITIVE_INFINITY : operation.ret;
+}
+
 /** The verdict of one {@link Model.step}: whether the output was legal, and the state after. */
 export interface StepResult<State> {
   /** Whether `output` is a legal result of applying the input in the state. */

@@ -28,6 +28,14 @@ export const LINEARIZABILITY_STEPS_MAX_DEFAULT = 1_000_000;
  */
 export const REPORT_PREFIX_OPERATIONS_MAX = 20;
 
+/**
+ * The most operations one partition may hold. The search keeps a bitset of
+ * them per cached configuration and turns it into a string in one native
+ * call, whose argument count is bounded; far below this size the search is
+ * better split by a finer `model.partition` anyway.
+ */
+export const PARTITION_OPERATIONS_MAX = 1_000_000;
+
 /** Options for {@link checkLinearizable}. */
 export interface CheckLinearizableOptions {
   /**
@@ -49,17 +57,21 @@ export interface LinearizabilityCounterexample<Input, Output> {
   readonly partitionIndex: number;
   /** Every operation of the partition. */
   readonly operations: readonly Operation<Input, Output>[];
-  /** The longest sequence of operations that could be linearized, in linearization order. */
+  /**
+   * The longest sequence of operations that could be linearized (counting
+   * operations of known outcome), in linearization order.
+   */
   readonly longestPrefix: readonly Operation<Input, Output>[];
   /** The model state after the longest prefix, described for humans. */
   readonly stateAfterPrefix: string;
   /**
-   * The operations that were pending after the longest prefix (called, not
-   * linearized, and called before the earliest pending return): none of them
-   * is legal next, which is why the search failed. In call order.
+   * The operations of known outcome that were pending after the longest
+   * prefix (called before the earliest of them returned): none of them can
+   * be linearized next, in that state or after any of the pending operations
+   * of unknown outcome, which is why the search failed. In call order.
    */
   readonly unplaceable: readonly Operation<Input, Output>[];
-  /** The earliest-returning operation not in the prefix: it had to take effect by its `ret` and cannot. */
+  /** The earliest-returning operation of known outcome not in the prefix: it had to take effect by its `ret` and cannot. */
   readonly overdue: Operation<Input, Output>;
   /** All of the above as text, ready to print beside the failing seed. */
   readonly report: string;
@@ -98,10 +110,12 @@ export type LinearizabilityResult<Input, Output> =
  * have taken effect at any time after their call, or never, and the checker
  * accepts either.
  *
- * @param model The sequential specification, e.g. {@link kvModel}.
+ * @param model The sequential specification, e.g. `kvModel` from `kv-model.ts`.
  * @param history The calls as recorded, in any order.
  * @throws {RangeError} When an operation's times are not numbers with
- *   `call` finite and `ret >= call`, or `stepsMax` is not a positive safe integer.
+ *   `call` finite and `ret >= call`, `stepsMax` is not a positive safe
+ *   integer, or a partition holds more than {@link PARTITION_OPERATIONS_MAX}
+ *   operations.
  *
  * @example
  * ```ts
@@ -129,6 +143,11 @@ export function checkLinearizable<State, Input, Output>(
   let partitionsChecked = 0;
   const partitionsUnknown: string[] = [];
   for (const [partitionIndex, operations] of partitions.entries()) {
+    if (operations.length > PARTITION_OPERATIONS_MAX) {
+      throw new RangeError(
+        `Cannot check linearizability: ${describePartition(model, operations, partitionIndex)} has ${operations.length} operations, more than PARTITION_OPERATIONS_MAX=${PARTITION_OPERATIONS_MAX}`,
+      );
+    }
     const search = searchLinearization(model, operations, stepsMax);
     steps += search.steps;
     partitionsChecked++;
@@ -159,9 +178,10 @@ function checkLinearizableValidate<Input, Output>(operation: Operation<Input, Ou
 
 /**
  * Rebuilds what the search saw at the end of its longest prefix: the state
- * there, and the operations that were candidates to go next. Each candidate
- * was tried there and was illegal (a legal one would have made a longer
- * prefix), so these are the operations that could not be placed.
+ * there, and the operations of known outcome that were candidates to go
+ * next. None of them can follow the prefix, even after some pending
+ * operations of unknown outcome (see `LinearizationSearchResult`), so these
+ * are the operations that could not be placed.
  */
 function buildCounterexample<State, Input, Output>(
   model: Model<State, Input, Output>,
@@ -175,16 +195,20 @@ function buildCounterexample<State, Input, Output>(
     const operation = operations[index]!;
     state = model.step(state, operation.input, operation.output).state;
   }
-  const pending = operations.filter((_, index) => !inPrefix.has(index));
-  // Invariant: an illegal partition has a pending operation that returned.
+  const pending = operations.filter(
+    (operation, index) => !inPrefix.has(index) && operation.output !== undefined,
+  );
+  // Invariant: an illegal partition has an operation of known outcome left over.
   let overdue = pending[0]!;
-  for (const operation of pending)
-    if (effectiveReturn(operation) < effectiveReturn(overdue)) overdue = operation;
-  const deadline = effectiveReturn(overdue);
+  for (const operation of pending) if (operation.ret < overdue.ret) overdue = operation;
   // Calls at the deadline count: the search orders calls before returns at equal times.
   const unplaceable = pending
-    .filter((operation) => operation.call <= deadline)
+    .filter((operation) => operation.call <= overdue.ret)
     .sort((a, b) => a.call - b.call);
+  const unknownPending = operations.filter(
+    (operation, index) =>
+      !inPrefix.has(index) && operation.output === undefined && operation.call <= overdue.ret,
+  ).length;
   const partial = {
     partition: describePartition(model, operations, partitionIndex),
     partitionIndex,
@@ -194,13 +218,14 @@ function buildCounterexample<State, Input, Output>(
     unplaceable,
     overdue,
   };
-  return { ...partial, report: formatCounterexample(model, partial) };
+  return { ...partial, report: formatCounterexample(model, partial, unknownPending) };
 }
 
 /** The text of a counterexample, prefix cut to {@link REPORT_PREFIX_OPERATIONS_MAX} lines. */
 function formatCounterexample<State, Input, Output>(
   model: Model<State, Input, Output>,
   counterexample: Omit<LinearizabilityCounterexample<Input, Output>, 'report'>,
+  unknownPending: number,
 ): string {
   const { partition, operations, longestPrefix, stateAfterPrefix, unplaceable, overdue } = counterexample;
   const lines = [`Not linearizable: ${partition} (${operations.length} operations).`];
@@ -215,6 +240,9 @@ function formatCounterexample<State, Input, Output>(
   for (const operation of unplaceable) {
     const note = operation === overdue ? `   <- had to take effect by t=${overdue.ret}` : '';
     lines.push(`  ${formatOperation(model, operation)}${note}`);
+  }
+  if (unknownPending > 0) {
+    lines.push(`nor after any of the ${unknownPending} pending operations of unknown outcome.`);
   }
   return lines.join('\n');
 }
@@ -238,9 +266,4 @@ function describePartition<State, Input, Output>(
 ): string {
   if (model.describePartition !== undefined) return model.describePartition(operations);
   return model.partition === undefined ? 'the whole history' : `partition ${partitionIndex}`;
-}
-
-/** When the search considers an operation returned: never, for an unknown outcome. */
-function effectiveReturn<Input, Output>(operation: Operation<Input, Output>): number {
-  return operation.output === undefined ? Number.POSITIVE_INFINITY : operation.ret;
 }

@@ -61,6 +61,16 @@ export interface SimConfig {
   readonly safetyTicksMax: number;
   /** Ticks after healing within which every call must finish and replicas converge. */
   readonly livenessTicksMax: number;
+  /** Whether the cluster starts with a learner besides its voters. */
+  readonly learnerAtStart: boolean;
+  /** Per tick: probability the operator changes membership (0 in a quarter of the seeds). */
+  readonly membershipChangeRate: number;
+  /** Per tick: probability the operator transfers leadership (0 in a third of the seeds). */
+  readonly transferRate: number;
+  /** Most members (voters, learners and joiners) running at once. */
+  readonly membersMax: number;
+  /** Snapshot bytes per message: small, so snapshots travel in many chunks. */
+  readonly snapshotChunkBytes: number;
 }
 
 /** Default client operations per run. */
@@ -107,5 +117,11 @@ export function simConfig(options: SimOptions): SimConfig {
     callTicksMax: 60,
     safetyTicksMax: opsTotal * 20,
     livenessTicksMax: 2000,
+    // Drawn last, so that the draws above keep their meaning for older seeds.
+    learnerAtStart: random.int(4) === 0,
+    membershipChangeRate: random.int(4) === 0 ? 0 : random.next() * 0.01,
+    transferRate: random.int(3) === 0 ? 0 : random.next() * 0.005,
+    membersMax: 7,
+    snapshotChunkBytes: 16 + random.int(1024),
   };
 }

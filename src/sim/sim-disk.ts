@@ -1,84 +1,120 @@
 /**
- * A simulated disk for one member: writes are visible at once but durable
- * only after a sync; a crash throws away everything not yet synced.
+ * A simulated disk for one member, built on the in-memory storage seams
+ * (`MemoryLogStore`, `MemoryStableStore`, `MemorySnapshotStore`): writes are
+ * visible at once but durable only after a sync; a crash throws away
+ * everything not yet synced.
  *
  * @module
  */
-import { MemoryStorage } from '../raft/memory-storage.ts';
+import { MemoryLogStore, MemorySnapshotStore, MemoryStableStore } from '../raft/memory-stores.ts';
+import type { RaftStorage } from '../raft/storage.ts';
+import { bootstrapStores, storageFromStores } from '../raft/stores.ts';
 import type { ConfState, Entry, HardState, Snapshot } from '../raft/types.ts';
 
-type DiskWrite =
-  | { kind: 'entries'; entries: readonly Entry[] }
-  | { kind: 'hardState'; hardState: HardState }
-  | { kind: 'snapshot'; snapshot: Snapshot };
-
-/** Storage with a crash model: `volatile` is what the member reads, `durable` what survives a crash. */
+/**
+ * One member's storage with a crash model. A Ready's snapshot, entries and
+ * hard state become durable together at the next {@link SimDisk.sync}, as
+ * if one fsync covered them; a crash before it loses all three.
+ */
 export class SimDisk {
-  #durable: MemoryStorage;
-  #volatile: MemoryStorage;
-  // Invariant: replaying #unsynced on #durable yields #volatile.
-  #unsynced: DiskWrite[] = [];
-  /** Entries and snapshots written, counting lost ones (for statistics). */
+  readonly #log = new MemoryLogStore();
+  readonly #stable = new MemoryStableStore();
+  readonly #snapshots = new MemorySnapshotStore();
+  // A Ready's snapshot waits here until the sync: saving it to the store would make it durable at once.
+  #unsyncedSnapshot: Snapshot | undefined;
+  #storage: RaftStorage;
+  #dirty = false;
+  /** Snapshots, entries and hard states written, counting lost ones (for statistics). */
   writes = 0;
 
+  /** A founding member of a cluster of `confState`, or an empty joiner when it has no members. */
   constructor(confState: ConfState) {
-    this.#durable = new MemoryStorage(confState);
-    this.#volatile = this.#durable.clone();
+    if (confState.voters.length > 0 || confState.learners.length > 0) {
+      void bootstrapStores({ log: this.#log, stable: this.#stable }, confState);
+    }
+    this.#storage = this.#open();
   }
 
-  /** What the running member reads and writes. */
-  get storage(): MemoryStorage {
-    return this.#volatile;
+  #open(): RaftStorage {
+    return storageFromStores({
+      log: this.#log,
+      stable: this.#stable,
+      snapshots: { latest: () => this.#unsyncedSnapshot ?? this.#snapshots.latest() },
+    });
+  }
+
+  /** What the running member reads (writes go through {@link SimDisk.write}). */
+  get storage(): RaftStorage {
+    return this.#storage;
   }
 
   /** Writes a Ready's snapshot, entries and hard state (not yet durable). */
   write(snapshot: Snapshot | undefined, entries: readonly Entry[], hardState: HardState | undefined): void {
-    if (snapshot !== undefined) this.#apply(this.#volatile, { kind: 'snapshot', snapshot }, true);
-    if (entries.length > 0) this.#apply(this.#volatile, { kind: 'entries', entries }, true);
-    if (hardState !== undefined) this.#apply(this.#volatile, { kind: 'hardState', hardState }, true);
-  }
-
-  #apply(storage: MemoryStorage, write: DiskWrite, record: boolean): void {
-    if (record) {
-      this.#unsynced.push(write);
-      this.writes++;
+    if (snapshot !== undefined) {
+      this.#written();
+      const { index, term } = snapshot.metadata;
+      // An older snapshot than the one held is ignored (the member's own may be newer).
+      if (index > this.#storage.snapshot().metadata.index) {
+        this.#unsyncedSnapshot = snapshot;
+        this.#log.resetTo(index, term);
+      }
     }
-    switch (write.kind) {
-      case 'entries':
-        storage.append(write.entries);
-        break;
-      case 'hardState':
-        storage.setHardState(write.hardState);
-        break;
-      case 'snapshot':
-        storage.applySnapshot(write.snapshot);
-        break;
+    if (entries.length > 0) {
+      this.#written();
+      this.#log.append(entries);
+    }
+    if (hardState !== undefined) {
+      this.#written();
+      this.#stable.setHardState(hardState);
     }
   }
 
-  /** Makes every write so far durable (fsync). */
+  #written(): void {
+    this.writes++;
+    this.#dirty = true;
+  }
+
+  /** Makes every write so far durable (fsync); done when it returns. */
   sync(): void {
-    for (const write of this.#unsynced) this.#apply(this.#durable, write, false);
-    this.#unsynced = [];
+    // The memory stores finish before their promises return (a failure would surface as an unhandled rejection).
+    if (this.#unsyncedSnapshot !== undefined) void this.#snapshots.save(this.#unsyncedSnapshot);
+    this.#unsyncedSnapshot = undefined;
+    void this.#log.sync();
+    void this.#stable.sync();
+    this.#dirty = false;
   }
 
   /** Whether there are writes a crash would lose. */
   get dirty(): boolean {
-    return this.#unsynced.length > 0;
+    return this.#dirty;
   }
 
   /** Loses every unsynced write: after a restart the member sees only what was durable. */
   crash(): void {
-    this.#unsynced = [];
-    this.#volatile = this.#durable.clone();
+    this.#unsyncedSnapshot = undefined;
+    this.#log.crash();
+    this.#stable.crash();
+    this.#snapshots.crash();
+    this.#dirty = false;
+    this.#storage = this.#open();
   }
 
-  /** Records a snapshot and compacts the log before it, on both copies (the state machine already made it durable). */
+  /**
+   * Records a snapshot of the state machine at `index` (already applied) and
+   * compacts the log up to it, durably: everything written before is synced
+   * first.
+   *
+   * @throws {RangeError} when `index` is past the last entry.
+   */
   compact(index: number, confState: ConfState, data: Uint8Array): void {
     this.sync();
-    for (const storage of [this.#durable, this.#volatile]) {
-      storage.createSnapshot(index, confState, data);
-      storage.compact(index);
+    if (index > this.#log.lastIndex()) {
+      throw new RangeError(`Cannot snapshot at ${index}: last index is ${this.#log.lastIndex()}`);
     }
+    if (index > this.#storage.snapshot().metadata.index) {
+      void this.#snapshots.save({ metadata: { index, term: this.#log.term(index), confState }, data });
+    }
+    this.#log.compact(index);
+    void this.#log.sync();
   }
 }

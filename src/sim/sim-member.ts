@@ -8,7 +8,14 @@
 import { SeededRandom } from '../base/random.ts';
 import type { RaftBug } from '../raft/raft.ts';
 import { RawNode } from '../raft/raw-node.ts';
-import type { ConfState, Entry, NodeId, ReadState, Ready } from '../raft/types.ts';
+import {
+  type ConfState,
+  type Entry,
+  EntryType,
+  type NodeId,
+  type ReadState,
+  type Ready,
+} from '../raft/types.ts';
 import { type KvApplied, KvMachine } from './kv-machine.ts';
 import { SimDisk } from './sim-disk.ts';
 
@@ -43,15 +50,22 @@ export class SimMember {
   pausedUntil = 0;
 
   readonly #checkQuorum: boolean;
+  readonly #snapshotChunkBytes: number;
 
   constructor(
     id: NodeId,
     confState: ConfState,
     seed: number,
-    settings: { bugs: readonly RaftBug[]; snapshotEntries: number; checkQuorum: boolean },
+    settings: {
+      bugs: readonly RaftBug[];
+      snapshotEntries: number;
+      checkQuorum: boolean;
+      snapshotChunkBytes: number;
+    },
   ) {
     const { bugs, snapshotEntries } = settings;
     this.#checkQuorum = settings.checkQuorum;
+    this.#snapshotChunkBytes = settings.snapshotChunkBytes;
     this.id = id;
     this.disk = new SimDisk(confState);
     this.#seed = seed;
@@ -72,6 +86,7 @@ export class SimMember {
       applied: snapshot.metadata.index,
       bugs: this.#bugs,
       checkQuorum: this.#checkQuorum,
+      snapshotChunkBytes: this.#snapshotChunkBytes,
     });
     this.#pending = undefined;
   }
@@ -118,7 +133,9 @@ export class SimMember {
       if (ready.snapshot !== undefined) this.machine.restore(ready.snapshot.data);
       for (const entry of ready.committedEntries) {
         if (ready.snapshot !== undefined && entry.index <= ready.snapshot.metadata.index) continue;
-        sink.applied(this, entry, this.machine.apply(entry.data));
+        // Membership changes take effect in the core (RawNode.advance); the KV machine sees only data.
+        const applied = entry.type === EntryType.normal ? this.machine.apply(entry.data) : undefined;
+        sink.applied(this, entry, applied);
       }
       this.#pending = undefined;
       node.advance();
@@ -132,8 +149,6 @@ export class SimMember {
     const applied = node.raft.log.applied;
     const snapshotIndex = this.disk.storage.snapshot().metadata.index;
     if (applied - snapshotIndex < this.#snapshotEntries) return;
-    const voters = node.raft.voters();
-    const learners = [...node.raft.progress].filter(([, pr]) => pr.isLearner).map(([id]) => id);
-    this.disk.compact(applied, { voters, learners }, this.machine.snapshot());
+    this.disk.compact(applied, node.raft.confState(), this.machine.snapshot());
   }
 }

@@ -6,13 +6,14 @@
  *
  * @module
  */
-import { LimitExceededError, NotLeaderError } from '../base/errors.ts';
+import { LimitExceededError, NotLeaderError, UnavailableError } from '../base/errors.ts';
 import { SeededRandom } from '../base/random.ts';
 import { type Entry, type Message, MessageType, type NodeId, type ReadState } from '../raft/types.ts';
 import { encodeRequest, type KvApplied, type KvCommand, type KvOutput } from './kv-machine.ts';
 import { type SimConfig, type SimOptions, simConfig } from './sim-config.ts';
 import { SimMember } from './sim-member.ts';
 import { randomPartition, SimNetwork } from './sim-network.ts';
+import { SimOperator, type SimOperatorHost } from './sim-operator.ts';
 
 /** One client call, as the linearizability checker reads it. */
 export interface HistoryOperation {
@@ -24,6 +25,9 @@ export interface HistoryOperation {
   ret: number;
   output: KvOutput | undefined;
 }
+
+/** Operations issued before the workload moves on to fresh keys. */
+const KEY_GENERATION_OPS = 250;
 
 /** Ticks a client waits for a read point before asking again. */
 const READ_RETRY_TICKS = 30;
@@ -39,6 +43,12 @@ export interface SimResult {
   readonly ticks: number;
   readonly opsCompleted: number;
   readonly opsUnknown: number;
+  /** Membership changes the operator proposed (accepted by a leader; not all commit). */
+  readonly confChanges: number;
+  /** Leadership transfers the operator asked for. */
+  readonly transfers: number;
+  /** Snapshot chunks sent. */
+  readonly snapshotChunks: number;
 }
 
 interface PendingCall {
@@ -87,18 +97,43 @@ class Simulation {
   #opsIssued = 0;
   #requestId = 0;
   #healed = false;
+  #snapshotChunks = 0;
+  readonly #operator: SimOperator;
 
   constructor(config: SimConfig) {
     this.#config = config;
     this.#random = new SeededRandom(config.seed);
     this.#network = new SimNetwork(this.#random, config.faults);
     const voters = Array.from({ length: config.nodes }, (_, i) => i + 1);
-    for (const id of voters) {
-      this.#members.set(id, new SimMember(id, { voters, learners: [] }, config.seed, config));
+    const learners = config.learnerAtStart ? [config.nodes + 1] : [];
+    for (const id of [...voters, ...learners]) {
+      this.#members.set(id, new SimMember(id, { voters, learners }, config.seed, config));
     }
+    this.#operator = new SimOperator(this.#random, config, voters.length + learners.length + 1);
     for (let id = 1; id <= config.clients; id++) {
-      this.#clients.push({ id, leaderGuess: 1 + this.#random.int(config.nodes), call: undefined });
+      this.#clients.push({ id, leaderGuess: this.#randomMemberId(), call: undefined });
     }
+  }
+
+  /** What the operator sees and does. */
+  readonly #operatorHost: SimOperatorHost = {
+    members: this.#members,
+    leader: () => {
+      const member = this.#members.get(this.#currentLeader());
+      return member?.alive === true && this.#now >= member.pausedUntil ? member : undefined;
+    },
+    startMember: (id) => {
+      const empty = { voters: [], learners: [] };
+      this.#members.set(id, new SimMember(id, empty, this.#config.seed, this.#config));
+    },
+    stopMember: (id) => {
+      this.#members.delete(id);
+    },
+  };
+
+  #randomMemberId(): NodeId {
+    const ids = [...this.#members.keys()];
+    return ids[this.#random.int(ids.length)] ?? 1;
   }
 
   run(): SimResult {
@@ -116,6 +151,9 @@ class Simulation {
       ticks: this.#now,
       opsCompleted: this.#history.length - opsUnknown,
       opsUnknown,
+      confChanges: this.#operator.changes,
+      transfers: this.#operator.transfers,
+      snapshotChunks: this.#snapshotChunks,
     };
   }
 
@@ -124,6 +162,7 @@ class Simulation {
     // Safety phase: faults on, until every operation was issued and finished (or the tick budget runs out).
     while (this.#now < config.safetyTicksMax && !this.#workloadDone() && this.#violations.length === 0) {
       this.#injectFaults();
+      this.#operator.act(this.#operatorHost, this.#now);
       this.#step();
     }
     // Liveness phase: heal everything; every pending call must finish and replicas converge.
@@ -153,10 +192,17 @@ class Simulation {
     );
   }
 
+  /** Every member of the leader's membership has applied everything and holds the same state. */
   #converged(): boolean {
+    const leader = this.#operatorHost.leader()?.node;
+    if (leader === undefined) return false;
+    const { voters, learners } = leader.raft.confState();
     let fingerprint: string | undefined;
     let applied: number | undefined;
-    for (const member of this.#members.values()) {
+    for (const id of [...voters, ...learners]) {
+      const member = this.#members.get(id);
+      // A member the operator gave up on before its addition committed was shut down: nothing to compare.
+      if (member === undefined) continue;
       const node = member.node;
       if (node === undefined) return false;
       const log = node.raft.log;
@@ -223,12 +269,17 @@ class Simulation {
       }
       if (now < member.pausedUntil) continue;
       // Clock drift: a member sometimes misses a tick.
-      if (this.#random.next() >= (this.#config.driftRates[member.id - 1] ?? 0)) member.node?.tick();
+      if (this.#random.next() >= (this.#config.driftRates[member.id - 1] ?? 0)) {
+        member.node?.tick();
+        member.node?.raft.checkInvariants();
+      }
     }
     // Clients act before the network delivers: a member resuming from a pause answers requests before it
     // reads its sockets, as a GC-paused or SIGSTOPped leader would.
     this.#clientsAct();
-    for (const m of this.#network.arrivals(now, (lost) => this.#reportSnapshot(lost, false))) {
+    // Lost chunks are the snapshot protocol's business (acknowledgements, resends); a transport reports
+    // only a stream it could not deliver at all, here because its receiver is down.
+    for (const m of this.#network.arrivals(now, () => {})) {
       const member = this.#members.get(m.to);
       if (member === undefined || !member.alive) {
         this.#reportSnapshot(m, false);
@@ -239,11 +290,12 @@ class Simulation {
         continue;
       }
       member.node?.step(m);
-      this.#reportSnapshot(m, true);
+      member.node?.raft.checkInvariants();
     }
     const sink = {
       send: (m: Message) => {
-        if (!this.#network.send(m, now)) this.#reportSnapshot(m, false);
+        if (m.type === MessageType.snapshot) this.#snapshotChunks++;
+        this.#network.send(m, now);
       },
       applied: (member: SimMember, entry: Entry, applied: KvApplied | undefined) =>
         this.#onApplied(member, entry, applied),
@@ -256,6 +308,7 @@ class Simulation {
     }
     this.#serveReads();
     this.#checkLeaders();
+    this.#operator.collect(this.#operatorHost, now);
   }
 
   #onReadState(member: SimMember, readState: ReadState): void {
@@ -286,7 +339,7 @@ class Simulation {
     }
   }
 
-  /** A snapshot's sender learns its fate, as from a real transport's snapshot stream. */
+  /** A snapshot's sender learns the stream failed, as from a real transport. */
   #reportSnapshot(m: Message, delivered: boolean): void {
     if (m.type !== MessageType.snapshot) return;
     this.#members.get(m.from)?.node?.reportSnapshot(m.to, delivered);
@@ -326,12 +379,10 @@ class Simulation {
     // Reads are balanced over members half the time, as etcd clients spread load; a follower forwards the
     // ReadIndex to the leader it knows, which may be a deposed one.
     const balanced = call.operation.input.op === 'get' && this.#random.int(2) === 0;
-    const member = this.#members.get(
-      balanced ? 1 + this.#random.int(this.#config.nodes) : client.leaderGuess,
-    );
+    const member = this.#members.get(balanced ? this.#randomMemberId() : client.leaderGuess);
     const node = member?.node;
     if (member === undefined || node === undefined || this.#now < member.pausedUntil) {
-      client.leaderGuess = 1 + this.#random.int(this.#config.nodes);
+      client.leaderGuess = this.#randomMemberId();
       return;
     }
     try {
@@ -346,9 +397,8 @@ class Simulation {
       call.proposed = { member: member.id, index, issuedAt: this.#now };
     } catch (error) {
       if (error instanceof NotLeaderError) {
-        client.leaderGuess =
-          error.leaderHint !== 0 ? error.leaderHint : 1 + this.#random.int(this.#config.nodes);
-      } else if (!(error instanceof LimitExceededError)) {
+        client.leaderGuess = error.leaderHint !== 0 ? error.leaderHint : this.#randomMemberId();
+      } else if (!(error instanceof LimitExceededError || error instanceof UnavailableError)) {
         throw error;
       }
     }
@@ -443,7 +493,11 @@ class Simulation {
   }
 
   #randomCommand(): KvCommand {
-    const key = `k${this.#random.int(this.#config.keys)}`;
+    // Keys rotate every KEY_GENERATION_OPS operations (Jepsen's independent keys): each key's history
+    // stays short enough for the checker to decide, however many operations of unknown outcome faults
+    // leave on it, while operations on one key still overlap in time.
+    const generation = Math.floor(this.#opsIssued / KEY_GENERATION_OPS);
+    const key = `k${generation}.${this.#random.int(this.#config.keys)}`;
     const roll = this.#random.int(10);
     const value = `v${this.#opsIssued}`;
     if (roll < 4) return { op: 'get', key };

@@ -1,0 +1,168 @@
+/**
+ * The client commands: `status`, `member list|add|remove|promote`, `put`,
+ * `get`. Each takes `--endpoints` (client addresses, comma-separated), asks
+ * the first that answers, and follows a `NOT_LEADER` answer to the leader.
+ *
+ * @module
+ */
+import { NotLeaderError, TesseraError } from '../base/errors.ts';
+import { ClusterService, KvService, type MemberStatus, type NodeStatus } from '../server/api.ts';
+import { memberIdOf } from '../server/member.ts';
+import { RpcClient } from '../transport/rpc-client.ts';
+
+/** How long one command waits for an answer. */
+export const CLIENT_TIMEOUT_MS = 10_000;
+
+/** Parses `--endpoints a:1,b:2`. */
+export function parseEndpoints(text: string): string[] {
+  const endpoints = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (endpoints.length === 0)
+    throw new RangeError('Give at least one endpoint: --endpoints host:port[,host:port...]');
+  return endpoints;
+}
+
+/** Codes after which a request certainly did not take effect, so another member may be asked. */
+const RETRYABLE = new Set(['UNAVAILABLE', 'NOT_LEADER', 'PROPOSAL_DROPPED']);
+
+/**
+ * Runs `action` against the endpoints in turn until one answers; a
+ * `NOT_LEADER` answer naming the leader's client address is followed there
+ * first. Refusals that are safe to retry (no leader yet, an unreachable
+ * member, a dropped proposal) go round the endpoints again, with a short
+ * pause, until {@link CLIENT_TIMEOUT_MS}; an unknown outcome (connection lost,
+ * deadline) is never retried, since the request may have taken effect.
+ */
+async function withEndpoint<T>(
+  endpoints: readonly string[],
+  action: (client: RpcClient) => Promise<T>,
+): Promise<T> {
+  const deadline = Date.now() + CLIENT_TIMEOUT_MS;
+  let lastError: unknown;
+  for (let round = 0; Date.now() < deadline; round++) {
+    if (round > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(50 * round, 500)));
+    const queue = [...endpoints];
+    const tried = new Set<string>();
+    while (queue.length > 0) {
+      const address = queue.shift() as string;
+      if (tried.has(address)) continue;
+      tried.add(address);
+      const client = new RpcClient({ address });
+      try {
+        return await action(client);
+      } catch (error) {
+        lastError = error;
+        if (!(error instanceof TesseraError && RETRYABLE.has(error.code))) throw error;
+        const leaderClient = error.details?.['leaderClient'];
+        if (error instanceof NotLeaderError && typeof leaderClient === 'string' && leaderClient !== '') {
+          queue.unshift(leaderClient);
+        }
+      } finally {
+        client.close();
+      }
+    }
+  }
+  throw lastError;
+}
+
+const callOptions = { timeoutMs: CLIENT_TIMEOUT_MS, waitForReady: true };
+
+/** `tessera put KEY VALUE`. */
+export async function putCommand(
+  endpoints: string[],
+  key: string,
+  value: string,
+): Promise<{ index: number }> {
+  return withEndpoint(endpoints, (client) => client.service(KvService).put({ key, value }, callOptions));
+}
+
+/** `tessera get KEY`. */
+export async function getCommand(
+  endpoints: string[],
+  key: string,
+  serializable: boolean,
+): Promise<{ value: string | null; index: number }> {
+  return withEndpoint(endpoints, (client) =>
+    client.service(KvService).get({ key, serializable }, callOptions),
+  );
+}
+
+/** One member's line in `tessera status`. */
+export interface StatusEntry {
+  readonly endpoint: string;
+  readonly name?: string;
+  readonly id?: number;
+  readonly role?: string;
+  readonly term?: number;
+  readonly commit?: number;
+  readonly applied?: number;
+  readonly pid?: number;
+  readonly alarms?: string[];
+  readonly error?: string;
+}
+
+/** `tessera status`: each endpoint's own view, and the leader they agree on. */
+export async function statusCommand(
+  endpoints: string[],
+): Promise<{ leader: { name: string | null; id: number } | null; members: StatusEntry[] }> {
+  const members = await Promise.all(
+    endpoints.map(async (endpoint): Promise<StatusEntry & { status?: NodeStatus }> => {
+      const client = new RpcClient({ address: endpoint });
+      try {
+        const status = await client.service(ClusterService).status(null, { timeoutMs: 3000 });
+        const { name, id, role, term, commit, applied, pid, alarms } = status;
+        return { endpoint, name, id, role, term, commit, applied, pid, alarms, status };
+      } catch (error) {
+        return { endpoint, error: (error as Error).message };
+      } finally {
+        client.close();
+      }
+    }),
+  );
+  const leaderStatus = members
+    .map((m) => m.status)
+    .filter((s): s is NodeStatus => s !== undefined && s.leaderId !== 0)
+    .sort((a, b) => b.term - a.term)[0];
+  return {
+    leader: leaderStatus === undefined ? null : { name: leaderStatus.leaderName, id: leaderStatus.leaderId },
+    members: members.map(({ status: _status, ...entry }) => entry),
+  };
+}
+
+/** `tessera member list`. */
+export function memberListCommand(endpoints: string[]): Promise<MemberStatus[]> {
+  return withEndpoint(endpoints, (client) => client.service(ClusterService).memberList(null, callOptions));
+}
+
+/** `tessera member add NAME --peer A --client A --http A [--voter]`. */
+export function memberAddCommand(
+  endpoints: string[],
+  member: { name: string; peer: string; client: string; http: string; voter: boolean },
+): Promise<MemberStatus> {
+  return withEndpoint(endpoints, (client) => client.service(ClusterService).memberAdd(member, callOptions));
+}
+
+/** `tessera member remove|promote NAME_OR_ID`. */
+export async function memberChangeCommand(
+  endpoints: string[],
+  action: 'remove' | 'promote',
+  nameOrId: string,
+): Promise<void> {
+  const id = /^\d+$/.test(nameOrId) ? Number(nameOrId) : memberIdOf(nameOrId);
+  await withEndpoint(endpoints, (client) => {
+    const cluster = client.service(ClusterService);
+    return action === 'remove'
+      ? cluster.memberRemove({ id }, callOptions)
+      : cluster.memberPromote({ id }, callOptions);
+  });
+}
+
+/** `tessera move-leader MEMBER`: hands leadership to a voter, by name or id. */
+export async function moveLeaderCommand(endpoints: string[], nameOrId: string): Promise<void> {
+  const id = /^\d+$/.test(nameOrId) ? Number(nameOrId) : memberIdOf(nameOrId);
+  await withEndpoint(endpoints, (client) =>
+    client.service(ClusterService).transferLeadership({ id }, callOptions),
+  );
+}

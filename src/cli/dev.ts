@@ -1,0 +1,166 @@
+/**
+ * `tessera dev` (and `npm start`): a local cluster of member processes on
+ * 127.0.0.1, each a `tessera start`, printed once a leader is elected and
+ * stopped together on Ctrl-C.
+ *
+ * @module
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { NodeStatus } from '../server/api.ts';
+
+/** Options of {@link runDev}. */
+export interface DevOptions {
+  readonly nodes: number;
+  readonly data: string;
+  readonly basePort: number;
+  readonly json: boolean;
+  /** Log level of the members (their logs go to this process's stderr). */
+  readonly logLevel: string;
+}
+
+/** One member's endpoints. */
+export interface DevMember {
+  readonly name: string;
+  readonly client: string;
+  readonly peer: string;
+  readonly http: string;
+  pid: number;
+}
+
+/** How long `tessera dev` waits for its members to elect a leader. */
+export const DEV_READY_TIMEOUT_MS = 30_000;
+
+/** Ports of member `i` (0-based): client, peer and HTTP, 10 apart per member (n1 gets etcd's 2379/2380). */
+export function devMembers(nodes: number, basePort: number): DevMember[] {
+  return Array.from({ length: nodes }, (_, i) => {
+    const port = basePort + 10 * i;
+    return {
+      name: `n${i + 1}`,
+      client: `127.0.0.1:${port}`,
+      peer: `127.0.0.1:${port + 1}`,
+      http: `127.0.0.1:${port + 2}`,
+      pid: 0,
+    };
+  });
+}
+
+async function fetchStatus(http: string): Promise<NodeStatus | undefined> {
+  try {
+    const response = await fetch(`http://${http}/v1/status`, { signal: AbortSignal.timeout(1000) });
+    return response.ok ? ((await response.json()) as NodeStatus) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resolves once every member reports the same leader; rejects after {@link DEV_READY_TIMEOUT_MS}. */
+export async function waitForLeader(
+  members: readonly DevMember[],
+  timeoutMs = DEV_READY_TIMEOUT_MS,
+): Promise<NodeStatus> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const statuses = await Promise.all(members.map((m) => fetchStatus(m.http)));
+    const first = statuses[0];
+    if (
+      first !== undefined &&
+      first.leaderId !== 0 &&
+      statuses.every((s) => s !== undefined && s.leaderId === first.leaderId)
+    ) {
+      return first;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`No leader within ${timeoutMs} ms; see the members' logs above`);
+}
+
+/** Starts the members, waits for a leader, prints them, and stops them on SIGINT/SIGTERM. */
+export async function runDev(options: DevOptions): Promise<void> {
+  const members = devMembers(options.nodes, options.basePort);
+  const initialCluster = members.map((m) => `${m.name}=${m.peer}`).join(',');
+  const bin = process.argv[1] as string;
+  const children: ChildProcess[] = [];
+  let stopping = false;
+  const stopAll = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    const exits = children.map(
+      (child) =>
+        new Promise<void>((done) => {
+          if (child.exitCode !== null || child.signalCode !== null) return done();
+          child.once('exit', () => done());
+          const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+          child.once('exit', () => clearTimeout(kill));
+          child.kill('SIGTERM');
+        }),
+    );
+    await Promise.all(exits);
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  for (const member of members) {
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        'start',
+        '--name',
+        member.name,
+        '--data',
+        resolve(options.data, member.name),
+        '--listen-peer',
+        member.peer,
+        '--listen-client',
+        member.client,
+        '--listen-http',
+        member.http,
+        '--initial-cluster',
+        initialCluster,
+        '--log-level',
+        options.logLevel,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    member.pid = child.pid ?? 0;
+    children.push(child);
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', () => {});
+    child.on('exit', (code, signal) => {
+      if (!stopping) {
+        console.error(
+          `member ${member.name} (pid ${member.pid}) exited (${signal ?? code}); stopping the cluster`,
+        );
+        void stopAll(1);
+      }
+    });
+  }
+  let leader: NodeStatus;
+  try {
+    leader = await waitForLeader(members);
+  } catch (error) {
+    console.error((error as Error).message);
+    await stopAll(1);
+    return;
+  }
+  if (options.json) {
+    console.log(
+      JSON.stringify({
+        nodes: members.map(({ name, client, peer, http, pid }) => ({ name, client, peer, http, pid })),
+      }),
+    );
+  } else {
+    console.log(
+      `Tessera dev cluster: ${members.length} members, leader ${leader.leaderName ?? leader.leaderId}`,
+    );
+    for (const m of members)
+      console.log(`  ${m.name}  client ${m.client}  peer ${m.peer}  http http://${m.http}  pid ${m.pid}`);
+    const endpoints = members.map((m) => m.client).join(',');
+    console.log(`\nTry:  npx tessera put greeting hello --endpoints ${endpoints}`);
+    console.log(`      npx tessera get greeting --endpoints ${endpoints}`);
+    console.log(`      npx tessera status --endpoints ${endpoints}`);
+    console.log('Ctrl-C stops the cluster; data stays in', resolve(options.data));
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * The services a member serves: `kv` and `cluster` to clients on its client
+ * port, `raftPeer` to other members on its peer port. Typed with the RPC
+ * layer's `defineService`; requests are validated before any handler runs.
+ *
+ * @module
+ */
+import { InvalidArgumentError } from '../base/errors.ts';
+import type { Message, NodeId } from '../raft/types.ts';
+import type { KvOutput } from '../sim/kv-machine.ts';
+import { defineService, unary } from '../transport/service.ts';
+import { checkMemberName, type MemberInfo } from './member.ts';
+
+/** Most bytes of a key. */
+export const KEY_BYTES_MAX = 4096;
+/** Most bytes of a value. */
+export const VALUE_BYTES_MAX = 1024 * 1024;
+
+const encoder = new TextEncoder();
+
+function stringField(request: unknown, field: string, bytesMax: number): string {
+  const value = (request as Record<string, unknown> | null)?.[field];
+  if (typeof value !== 'string') throw new InvalidArgumentError(`${field} must be a string`);
+  const bytes = encoder.encode(value).length;
+  if (bytes > bytesMax)
+    throw new InvalidArgumentError(`${field} is ${bytes} bytes, over the limit of ${bytesMax}`);
+  return value;
+}
+
+function memberIdField(request: unknown): NodeId {
+  const id = (request as { id?: unknown } | null)?.id;
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0) {
+    throw new InvalidArgumentError('id must be a positive integer member id');
+  }
+  return id;
+}
+
+/** A put: set `key` to `value`. */
+export interface PutRequest {
+  readonly key: string;
+  readonly value: string;
+}
+
+/** A get; `serializable` reads this member's state without confirming leadership (may be stale). */
+export interface GetRequest {
+  readonly key: string;
+  readonly serializable?: boolean;
+}
+
+/** A get's answer: the value (null when absent) as of `index`. */
+export interface GetResponse {
+  readonly value: string | null;
+  readonly index: number;
+}
+
+/** A member as `member list` and status show it. */
+export interface MemberStatus extends MemberInfo {
+  readonly id: NodeId;
+  readonly role: 'voter' | 'learner';
+}
+
+/** One member's view of itself and the cluster. */
+export interface NodeStatus {
+  readonly id: NodeId;
+  readonly name: string;
+  readonly pid: number;
+  readonly role: 'leader' | 'follower' | 'candidate' | 'preCandidate';
+  readonly leaderId: NodeId;
+  readonly leaderName: string | null;
+  readonly term: number;
+  readonly commit: number;
+  readonly applied: number;
+  readonly members: MemberStatus[];
+  readonly alarms: string[];
+}
+
+/** `member add`: a new member's name and addresses; added as a learner unless `voter`. */
+export interface MemberAddRequest extends MemberInfo {
+  readonly voter?: boolean;
+}
+
+export const KvService = defineService('kv', {
+  put: unary<PutRequest, { index: number }>({
+    validate: (request) => ({
+      key: stringField(request, 'key', KEY_BYTES_MAX),
+      value: stringField(request, 'value', VALUE_BYTES_MAX),
+    }),
+  }),
+  get: unary<GetRequest, GetResponse>({
+    validate: (request) => ({
+      key: stringField(request, 'key', KEY_BYTES_MAX),
+      serializable: (request as { serializable?: unknown }).serializable === true,
+    }),
+  }),
+});
+
+export const ClusterService = defineService('cluster', {
+  status: unary<null, NodeStatus>(),
+  memberList: unary<null, MemberStatus[]>(),
+  memberAdd: unary<MemberAddRequest, MemberStatus>({
+    validate: (request) => ({
+      name: checkMemberName(stringField(request, 'name', 63)),
+      peer: stringField(request, 'peer', 255),
+      client: stringField(request, 'client', 255),
+      http: stringField(request, 'http', 255),
+      voter: (request as { voter?: unknown }).voter === true,
+    }),
+  }),
+  memberRemove: unary<{ id: NodeId }, null>({ validate: (request) => ({ id: memberIdField(request) }) }),
+  memberPromote: unary<{ id: NodeId }, null>({ validate: (request) => ({ id: memberIdField(request) }) }),
+  transferLeadership: unary<{ id: NodeId }, null>({
+    validate: (request) => ({ id: memberIdField(request) }),
+  }),
+});
+
+/** A proposal a follower forwards to the leader: the entry's data, answered with its result. */
+export interface ForwardedProposal {
+  readonly data: Uint8Array;
+}
+
+export const PeerService = defineService('raftPeer', {
+  /** A batch of Raft messages from one member, with its peer address (so a joining member can answer the leader before it knows the membership). */
+  send: unary<{ from: NodeId; address: string; messages: Message[] }, null>(),
+  /** A proposal forwarded by a follower; answered once applied. */
+  propose: unary<ForwardedProposal, { index: number; output: KvOutput | null }>(),
+});

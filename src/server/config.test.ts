@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { InvalidArgumentError } from '../base/errors.ts';
+import { envName, flagName, parseInitialCluster, resolveConfig } from './config.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'tessera-config-'));
+
+describe('member configuration', () => {
+  it('takes flags over TESSERA_* variables over the file, with defaults for the rest', () => {
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, `name: from-file\ndata: ${join(dir, 'd1')}\ntickMs: 50\nlogLevel: warn\n`);
+    const config = resolveConfig({
+      flags: { tickMs: '20' },
+      env: { TESSERA_LOG_LEVEL: 'debug', TESSERA_NAME: 'from-env' },
+      file,
+    });
+    assert.equal(config.name, 'from-env');
+    assert.equal(config.tickMs, 20);
+    assert.equal(config.logLevel, 'debug');
+    assert.equal(config.listenClient, '127.0.0.1:2379');
+    assert.deepEqual([...config.initialCluster], [['from-env', '127.0.0.1:2380']]);
+    assert.equal(envName('listenPeer'), 'TESSERA_LISTEN_PEER');
+    assert.equal(flagName('listenPeer'), '--listen-peer');
+  });
+
+  it('refuses unknown keys, bad ports, bad names, a missing name and an unusable data directory', () => {
+    const bad = (sources: Parameters<typeof resolveConfig>[0], pattern: RegExp) =>
+      assert.throws(
+        () => resolveConfig(sources),
+        (error: Error) => error instanceof InvalidArgumentError && pattern.test(error.message),
+      );
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({ name: 'a', data: dir, listenPeers: 'x' }));
+    bad({ flags: {}, file }, /Unknown setting "listenPeers"/);
+    bad({ flags: { name: 'a', data: dir, listenClient: '127.0.0.1:99999' } }, /--listen-client.*port/);
+    bad({ flags: { name: 'a', data: dir, listenHttp: 'nohost' } }, /--listen-http/);
+    bad({ flags: { name: 'bad name', data: dir } }, /Bad member name/);
+    bad({ flags: { data: dir } }, /Missing setting: give --name/);
+    const notADir = join(dir, 'plain-file');
+    writeFileSync(notADir, '');
+    bad({ flags: { name: 'a', data: join(notADir, 'sub') } }, /--data: cannot use data directory/);
+    bad({ flags: { name: 'a', data: dir, tickMs: '0' } }, /--tick-ms must be an integer/);
+    bad({ flags: { name: 'a', data: dir, initialCluster: 'b=127.0.0.1:1' } }, /must name this member/);
+  });
+
+  it('parses --initial-cluster and refuses malformed or repeated entries', () => {
+    assert.deepEqual(
+      [...parseInitialCluster('a=127.0.0.1:1, b=127.0.0.1:2')],
+      [
+        ['a', '127.0.0.1:1'],
+        ['b', '127.0.0.1:2'],
+      ],
+    );
+    assert.throws(() => parseInitialCluster('a'), InvalidArgumentError);
+    assert.throws(() => parseInitialCluster('a=1.2.3.4:5,a=1.2.3.4:6'), /twice/);
+  });
+});

@@ -1,0 +1,613 @@
+/**
+ * A Tessera member: the pure Raft core (`RawNode`) driven by real disks,
+ * sockets and timers, following the `Ready` contract (see `raft/types.ts`):
+ *
+ * 1. send `messages` at once (a leader's appends leave while its own write
+ *    is still going: thesis §10.2.1);
+ * 2. write the snapshot, entries and hard state, then one sync: every
+ *    proposal that arrived while the previous sync ran is in this batch,
+ *    which is the group commit;
+ * 3. send `messagesAfterPersist` (acknowledgements and votes promise what
+ *    is on disk);
+ * 4. apply committed entries to the LMDB state (the applied index in the
+ *    same transaction), answer their proposers;
+ * 5. `advance()`; snapshot and compact when the log has grown enough.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  ConnectionLostError,
+  DeadlineExceededError,
+  NoSpaceError,
+  ProposalDroppedError,
+  UnavailableError,
+} from '../base/errors.ts';
+import type { Logger } from '../base/logger.ts';
+import { SeededRandom } from '../base/random.ts';
+import { type ConfChange, ConfChangeType } from '../raft/conf-change.ts';
+import { RawNode } from '../raft/raw-node.ts';
+import {
+  bootstrapStores,
+  type LogStore,
+  type SnapshotStore,
+  type StableStore,
+  storageFromStores,
+} from '../raft/stores.ts';
+import { type Entry, type Message, MessageType, NONE, type NodeId, type Ready } from '../raft/types.ts';
+import { encodeRequest, type KvCommand, type KvOutput } from '../sim/kv-machine.ts';
+import { CorruptionError } from '../storage/errors.ts';
+import type { MemberStatus, NodeStatus } from './api.ts';
+import { PeerService } from './api.ts';
+import { encodeMemberInfo, type MemberInfo, memberIdOf } from './member.ts';
+import { NodeMetrics } from './metrics.ts';
+import { PeerTransport } from './peer-transport.ts';
+import { type AppliedResult, encodePublish, type LmdbState } from './state.ts';
+import { WAITERS_MAX, Waiters } from './waiters.ts';
+
+/** Default milliseconds per Raft tick (etcd's heartbeat interval). */
+export const TICK_MS_DEFAULT = 100;
+/** Default ticks per election timeout (so 1-2 s, etcd's default). */
+export const ELECTION_TICKS_SERVER_DEFAULT = 10;
+/** Default applied entries between snapshots. */
+export const SNAPSHOT_ENTRIES_DEFAULT = 10_000;
+/** Entries kept in the log behind a snapshot, so slightly slow followers need no snapshot (etcd: 5000). */
+export const SNAPSHOT_CATCHUP_ENTRIES_DEFAULT = 5000;
+/** How long a proposal or read may wait for its outcome. */
+export const REQUEST_TIMEOUT_MS = 10_000;
+
+/** Durable stores the node writes its log, hard state and snapshots to. */
+export interface NodeStores {
+  readonly log: LogStore;
+  readonly stable: StableStore;
+  readonly snapshots: SnapshotStore;
+  close(): Promise<void>;
+}
+
+/** What a member needs to run. */
+export interface NodeOptions {
+  readonly self: MemberInfo;
+  /** Founding members by name with their peer addresses (`new` clusters only). */
+  readonly initialCluster: ReadonlyMap<string, string>;
+  /** `new`: found a cluster with `initialCluster`; `existing`: join one (after `member add`). */
+  readonly initialClusterState: 'new' | 'existing';
+  readonly stores: NodeStores;
+  readonly state: LmdbState;
+  readonly logger: Logger;
+  /** Mutual TLS between members. */
+  readonly peerTls?: { cert: Buffer; key: Buffer; ca: Buffer } | undefined;
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+  readonly snapshotEntries?: number;
+  readonly snapshotCatchupEntries?: number;
+}
+
+/** A running member. */
+export class TesseraNode {
+  readonly id: NodeId;
+  readonly info: MemberInfo;
+  readonly metrics = new NodeMetrics();
+  readonly #options: NodeOptions;
+  readonly #stores: NodeStores;
+  readonly #state: LmdbState;
+  readonly #logger: Logger;
+  readonly #raw: RawNode;
+  readonly #transport: PeerTransport;
+  readonly #proposals = new Waiters<AppliedResult>();
+  readonly #reads = new Waiters<number>();
+  /** Entry index → the proposal appended there (its key and bytes), to answer it or fail it when another entry took the index. */
+  readonly #proposalIndex = new Map<number, { key: string; data: Uint8Array }>();
+  /** Waiters for the applied index to reach a value. */
+  #appliedWaiters: { index: number; resolve: () => void }[] = [];
+  readonly #incarnation = randomBytes(4).readUInt32BE(0) & 0x7fffffff;
+  #requestCounter = 0;
+  #ticker: NodeJS.Timeout | undefined;
+  #busy = false;
+  #again = false;
+  #closed = false;
+  #lastLeader: NodeId = NONE;
+  #snapshotIndex: number;
+  #snapshotting = false;
+  /** A compaction point a finished snapshot allows, for the loop to carry out (0: none). */
+  #compactTo = 0;
+  readonly alarms = new Set<string>();
+  /** Peers that reached us before our directory knew them (bounded by the members that exist). */
+  readonly #learnedPeers = new Map<NodeId, string>();
+  /** The directory the peer addresses were last built from. */
+  #peersFrom: ReadonlyMap<NodeId, MemberInfo> | undefined;
+
+  private constructor(options: NodeOptions, raw: RawNode) {
+    this.#options = options;
+    this.info = options.self;
+    this.id = memberIdOf(options.self.name);
+    this.#stores = options.stores;
+    this.#state = options.state;
+    this.#logger = options.logger;
+    this.#raw = raw;
+    this.#snapshotIndex = options.stores.snapshots.latest()?.metadata.index ?? 0;
+    this.#transport = new PeerTransport({
+      selfId: this.id,
+      selfAddress: options.self.peer,
+      tls: options.peerTls,
+      logger: options.logger,
+      onUnreachable: (id, lost) => {
+        this.#raw.reportUnreachable(id);
+        if (lost.some((m) => m.type === MessageType.snapshot)) this.#raw.reportSnapshot(id, false);
+      },
+      onQueueBytes: (id, bytes) => this.metrics.peerQueueBytes.set({ peer: String(id) }, bytes),
+    });
+    this.#updatePeers();
+  }
+
+  /** Opens a member from its stores and state; founds the cluster on first start when `new`. */
+  static async start(options: NodeOptions): Promise<TesseraNode> {
+    const { stores, state } = options;
+    const id = memberIdOf(options.self.name);
+    const fresh = stores.log.lastIndex() === 0 && stores.snapshots.latest() === undefined;
+    if (fresh && options.initialClusterState === 'new') {
+      const voters = [...options.initialCluster.keys()].map(memberIdOf);
+      if (!voters.includes(id)) {
+        throw new RangeError(
+          `Cannot found the cluster: --initial-cluster does not name ${options.self.name}`,
+        );
+      }
+      const contexts = new Map<NodeId, Uint8Array>();
+      for (const [name, peer] of options.initialCluster) {
+        // Every founding member must write identical bootstrap entries (same index and term, same bytes),
+        // so they carry only what all know: names and peer addresses. Members publish the rest.
+        contexts.set(memberIdOf(name), encodeMemberInfo({ name, peer, client: '', http: '' }));
+      }
+      await bootstrapStores(stores, { voters: voters.sort((a, b) => a - b), learners: [] }, contexts);
+    }
+    const snapshot = stores.snapshots.latest();
+    // A snapshot installed just before a crash may not have reached LMDB yet.
+    if (snapshot !== undefined && state.applied < snapshot.metadata.index) await state.restore(snapshot);
+    const logEnd = Math.max(stores.log.lastIndex(), snapshot?.metadata.index ?? 0);
+    if (state.applied > logEnd) {
+      // Applied entries are synced in the WAL first; losing them is damage (or a wrong data directory), and
+      // going on could unsay a vote or an acknowledgement this member gave.
+      throw new CorruptionError(
+        `Cannot start: the state applied entry ${state.applied} but the log ends at ${logEnd}; the WAL lost synced entries`,
+      );
+    }
+    const raw = new RawNode({
+      id,
+      storage: storageFromStores(stores),
+      random: new SeededRandom(randomBytes(4).readUInt32BE(0)),
+      electionTicks: options.electionTicks ?? ELECTION_TICKS_SERVER_DEFAULT,
+      applied: state.applied,
+      ...(state.applied > 0 ? { confState: state.confState } : {}),
+    });
+    const node = new TesseraNode(options, raw);
+    node.#ticker = setInterval(() => node.#tick(), options.tickMs ?? TICK_MS_DEFAULT);
+    node.#schedule();
+    return node;
+  }
+
+  #tick(): void {
+    if (this.#closed) return;
+    this.#raw.tick();
+    this.#schedule();
+  }
+
+  /** Feeds messages from peer `from`, which listens at `address`. */
+  stepMessages(from: NodeId, address: string, messages: readonly Message[]): void {
+    if (this.#closed) return;
+    if (!this.#state.members.has(from) && this.#learnedPeers.get(from) !== address) {
+      // A member not in our directory yet (we are joining, or it is): answer it where it says it listens.
+      this.#learnedPeers.set(from, address);
+      this.#updatePeers();
+    }
+    for (const m of messages) {
+      if (m.to !== this.id) continue;
+      try {
+        this.#raw.step(m);
+      } catch (error) {
+        this.#logger.warn({ error: (error as Error).message, type: m.type }, 'dropped a bad peer message');
+      }
+    }
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#busy) {
+      this.#again = true;
+      return;
+    }
+    this.#busy = true;
+    setImmediate(() => void this.#loop());
+  }
+
+  async #loop(): Promise<void> {
+    try {
+      do {
+        this.#again = false;
+        while (!this.#closed && this.alarms.size === 0 && this.#raw.hasReady()) {
+          await this.#handleReady(this.#raw.ready());
+        }
+      } while (this.#again && !this.#closed);
+    } catch (error) {
+      // A write that failed (ENOSPC, EIO) or a bug: stop the Raft loop rather than go on past a step not
+      // carried out, and say so; what was acknowledged is on disk.
+      const code = (error as NodeJS.ErrnoException).code;
+      const errno = typeof code === 'string' && /^E[A-Z]+$/.test(code);
+      this.alarms.add(
+        code === 'ENOSPC' || code === 'NO_SPACE' ? 'NOSPACE' : errno ? `DISK_ERROR:${code}` : 'INTERNAL',
+      );
+      this.#logger.error(
+        { error: (error as Error).message, stack: (error as Error).stack },
+        'the Raft loop failed; this member stops taking writes',
+      );
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #handleReady(ready: Ready): Promise<void> {
+    this.#onSoftState();
+    this.#transport.send(ready.messages);
+    this.metrics.snapshotChunksSent.inc(ready.messages.filter((m) => m.type === MessageType.snapshot).length);
+    const { log, stable, snapshots } = this.#stores;
+    if (this.#compactTo > 0) this.#compactLog();
+    if (ready.snapshot !== undefined) {
+      await snapshots.save(ready.snapshot);
+      log.resetTo(ready.snapshot.metadata.index, ready.snapshot.metadata.term);
+    }
+    if (ready.entries.length > 0) log.append(ready.entries);
+    if (ready.hardState !== undefined) stable.setHardState(ready.hardState);
+    if (ready.snapshot !== undefined || ready.entries.length > 0 || ready.hardState !== undefined) {
+      const stopTimer = this.metrics.fsyncSeconds.startTimer();
+      await Promise.all([log.sync(), stable.sync()]);
+      stopTimer();
+    }
+    this.#transport.send(ready.messagesAfterPersist);
+    if (ready.snapshot !== undefined) {
+      await this.#state.restore(ready.snapshot);
+      this.#snapshotIndex = ready.snapshot.metadata.index;
+      this.metrics.snapshots.inc({ kind: 'installed' });
+    }
+    for (const readState of ready.readStates) {
+      this.#reads.resolve(Buffer.from(readState.context).toString('hex'), readState.index);
+    }
+    if (ready.committedEntries.length > 0) await this.#apply(ready.committedEntries);
+    this.#raw.advance();
+    this.#releaseAppliedWaiters();
+    // The directory is a new object exactly when applying changed it.
+    if (this.#state.members !== this.#peersFrom) this.#updatePeers();
+    this.#maybeSnapshot();
+  }
+
+  async #apply(entries: readonly Entry[]): Promise<void> {
+    this.metrics.commits.inc(entries.length);
+    const results = await this.#state.apply(entries);
+    this.metrics.applies.inc(entries.length);
+    entries.forEach((entry, i) => {
+      const result = results[i];
+      const key = result === undefined ? undefined : `${result.clientId}/${result.requestId}`;
+      if (key !== undefined) this.#proposals.resolve(key, result);
+      const waiting = this.#proposalIndex.get(entry.index);
+      if (waiting === undefined) return;
+      this.#proposalIndex.delete(entry.index);
+      if (waiting.key === key) return;
+      if (Buffer.compare(waiting.data, entry.data) === 0) {
+        this.#proposals.resolve(waiting.key, undefined); // not a KV request: its bytes are its identity
+      } else {
+        this.#proposals.reject(
+          waiting.key,
+          new ProposalDroppedError(`Proposal dropped: a new leader replaced entry ${entry.index}; retry`),
+        );
+      }
+    });
+  }
+
+  #releaseAppliedWaiters(): void {
+    const applied = this.#state.applied;
+    const ready = this.#appliedWaiters.filter((waiter) => waiter.index <= applied);
+    this.#appliedWaiters = this.#appliedWaiters.filter((waiter) => waiter.index > applied);
+    for (const waiter of ready) waiter.resolve();
+  }
+
+  #onSoftState(): void {
+    const raft = this.#raw.raft;
+    this.metrics.isLeader.set(raft.role === 'leader' ? 1 : 0);
+    this.metrics.term.set(raft.term);
+    if (raft.lead !== this.#lastLeader) {
+      // Reads forwarded to the old leader may never be answered: fail them now; reads are safe to retry.
+      if (this.#lastLeader !== NONE)
+        this.#reads.rejectAll(new UnavailableError('The leader changed during the read; retry'));
+      if (raft.lead !== NONE) this.metrics.leaderChanges.inc();
+      this.#lastLeader = raft.lead;
+      if (raft.lead !== NONE) this.#maybePublish();
+    }
+  }
+
+  /** Tells the cluster this member's addresses if its directory entry lacks them. */
+  #maybePublish(): void {
+    const known = this.#state.members.get(this.id);
+    const self = this.info;
+    if (known?.client === self.client && known.http === self.http && known.peer === self.peer) return;
+    void this.propose(encodePublish(this.id, self)).catch((error: Error) =>
+      this.#logger.debug(
+        { error: error.message },
+        'publishing member addresses failed; retrying on next leader',
+      ),
+    );
+  }
+
+  #updatePeers(): void {
+    this.#peersFrom = this.#state.members;
+    const addresses = new Map<NodeId, string>();
+    for (const [name, peer] of this.#options.initialCluster) addresses.set(memberIdOf(name), peer);
+    for (const [id, address] of this.#learnedPeers) {
+      if (this.#state.members.has(id)) this.#learnedPeers.delete(id);
+      else addresses.set(id, address);
+    }
+    for (const [id, info] of this.#state.members) if (info.peer !== '') addresses.set(id, info.peer);
+    this.#transport.setPeers(addresses);
+  }
+
+  /**
+   * Starts a snapshot in the background once enough was applied since the
+   * last: the image streams from an LMDB read transaction while the Raft
+   * loop goes on ticking and replicating. The log is compacted by the loop
+   * afterwards (it is the log's only writer).
+   */
+  #maybeSnapshot(): void {
+    const every = this.#options.snapshotEntries ?? SNAPSHOT_ENTRIES_DEFAULT;
+    if (this.#snapshotting || this.#closed || this.#state.applied - this.#snapshotIndex < every) return;
+    this.#snapshotting = true;
+    void this.#takeSnapshot()
+      .catch((error: Error) => this.#logger.warn({ error: error.message }, 'snapshot failed; will try again'))
+      .finally(() => {
+        this.#snapshotting = false;
+      });
+  }
+
+  async #takeSnapshot(): Promise<void> {
+    const { log, snapshots } = this.#stores;
+    const { index } = await this.#state.snapshotInto(snapshots, (at) => log.term(at));
+    this.#snapshotIndex = Math.max(this.#snapshotIndex, index);
+    this.metrics.snapshots.inc({ kind: 'created' });
+    const keep = this.#options.snapshotCatchupEntries ?? SNAPSHOT_CATCHUP_ENTRIES_DEFAULT;
+    this.#compactTo = Math.max(this.#compactTo, index - keep);
+    this.#schedule();
+  }
+
+  /** Compacts the log up to what the last snapshot allows; called from the loop, the log's only writer. */
+  #compactLog(): void {
+    const { log } = this.#stores;
+    if (
+      this.#compactTo >= log.firstIndex() &&
+      this.#compactTo <= this.#snapshotIndex &&
+      this.#compactTo <= log.lastIndex()
+    ) {
+      log.compact(this.#compactTo);
+    }
+    this.#compactTo = 0;
+  }
+
+  #checkWritable(): void {
+    if (this.alarms.size > 0) {
+      throw new NoSpaceError(
+        `Cannot write: member ${this.info.name} has alarms ${[...this.alarms].join(', ')}`,
+      );
+    }
+    if (this.#closed) throw new UnavailableError(`Cannot write: member ${this.info.name} is shutting down`);
+  }
+
+  /**
+   * Replicates `data` as one entry and resolves with its result once
+   * applied here. A follower forwards it to the leader, unless `forward`
+   * is false (a proposal forwarded to us is never forwarded again).
+   *
+   * @throws {NotLeaderError} when not leading and `forward` is false.
+   * @throws {UnavailableError} when no leader is known (safe to retry).
+   * @throws {ProposalDroppedError} when a new leader replaced the entry (safe to retry).
+   * @throws {DeadlineExceededError} when the outcome is unknown after {@link REQUEST_TIMEOUT_MS}.
+   */
+  async propose(
+    data: Uint8Array,
+    forward = true,
+    key = this.#keyOf(data),
+  ): Promise<{ index: number; result: AppliedResult }> {
+    try {
+      return await this.#propose(data, forward, key);
+    } catch (error) {
+      this.metrics.proposalsFailed.inc();
+      throw error;
+    }
+  }
+
+  async #propose(
+    data: Uint8Array,
+    forward: boolean,
+    key: string,
+  ): Promise<{ index: number; result: AppliedResult }> {
+    this.#checkWritable();
+    const raft = this.#raw.raft;
+    if (raft.role !== 'leader' && forward) {
+      const leader = raft.lead;
+      const client = leader === NONE ? undefined : this.#transport.client(leader);
+      if (client === undefined) throw new UnavailableError('Cannot propose: no leader is known; retry');
+      const answer = await client.service(PeerService).propose({ data }, { timeoutMs: REQUEST_TIMEOUT_MS });
+      await this.waitApplied(answer.index);
+      return {
+        index: answer.index,
+        result: answer.output === null ? undefined : ({ output: answer.output } as AppliedResult),
+      };
+    }
+    const index = this.#raw.propose(data);
+    this.metrics.proposals.inc();
+    this.#proposalIndex.set(index, { key, data });
+    this.#schedule();
+    const result = await this.#proposals.wait(key, REQUEST_TIMEOUT_MS, () => {
+      this.#proposalIndex.delete(index);
+      return new DeadlineExceededError(
+        `Proposal at index ${index} has no outcome after ${REQUEST_TIMEOUT_MS} ms`,
+      );
+    });
+    return { index, result };
+  }
+
+  #keyOf(data: Uint8Array): string {
+    try {
+      const { clientId, requestId } = JSON.parse(new TextDecoder().decode(data)) as {
+        clientId: number;
+        requestId: number;
+      };
+      return `${clientId}/${requestId}`;
+    } catch {
+      return `opaque/${++this.#requestCounter}/${this.#incarnation}`;
+    }
+  }
+
+  /** A KV command as an entry from this member, with an id no earlier incarnation used. */
+  encodeCommand(command: KvCommand): { data: Uint8Array; key: string } {
+    const requestId = this.#incarnation * 2 ** 21 + (++this.#requestCounter % 2 ** 21);
+    return { data: encodeRequest({ clientId: this.id, requestId, command }), key: `${this.id}/${requestId}` };
+  }
+
+  /** Runs a KV write through the log. */
+  async write(command: KvCommand): Promise<{ index: number; output: KvOutput }> {
+    const { data, key } = this.encodeCommand(command);
+    const { index, result } = await this.propose(data, true, key);
+    return { index, output: result?.output ?? {} };
+  }
+
+  /**
+   * A linearizable read (ReadIndex, thesis §6.4), or with `serializable`
+   * this member's applied state at once.
+   */
+  async read(key: string, serializable: boolean): Promise<{ value: string | undefined; index: number }> {
+    if (!serializable) await this.linearizableBarrier(`read of ${JSON.stringify(key)}`);
+    return { value: this.#state.get(key), index: this.#state.applied };
+  }
+
+  /**
+   * Resolves once this member's state includes every write committed before
+   * the call (ReadIndex, thesis §6.4): what it then reads is linearizable.
+   */
+  async linearizableBarrier(what = 'read'): Promise<void> {
+    if (this.alarms.size > 0) {
+      // The Raft loop stopped with the disk: no quorum round can run here. Reads are safe to retry elsewhere.
+      throw new UnavailableError(
+        `Cannot confirm the ${what}: member ${this.info.name} has alarms ${[...this.alarms].join(', ')}; read from another member or with serializable`,
+      );
+    }
+    const context = randomBytes(12);
+    this.#raw.readIndex(context);
+    this.#schedule();
+    const index = await this.#reads.wait(
+      context.toString('hex'),
+      REQUEST_TIMEOUT_MS,
+      () => new DeadlineExceededError(`The ${what} was not confirmed in ${REQUEST_TIMEOUT_MS} ms`),
+    );
+    await this.waitApplied(index);
+  }
+
+  /** Resolves once this member applied up to `index`. */
+  waitApplied(index: number): Promise<void> {
+    if (this.#state.applied >= index) return Promise.resolve();
+    if (this.#appliedWaiters.length >= WAITERS_MAX) {
+      return Promise.reject(new UnavailableError(`Cannot wait: ${WAITERS_MAX} requests already wait here`));
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        index,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      // A member that stopped catching up (cut off, or its disk failed) must not hold callers forever.
+      const timer = setTimeout(() => {
+        this.#appliedWaiters = this.#appliedWaiters.filter((w) => w !== waiter);
+        reject(
+          new DeadlineExceededError(
+            `Member ${this.info.name} did not apply up to ${index} in ${REQUEST_TIMEOUT_MS} ms`,
+          ),
+        );
+      }, REQUEST_TIMEOUT_MS);
+      this.#appliedWaiters.push(waiter);
+    });
+  }
+
+  /** Proposes a membership change and resolves once it is applied here. */
+  async changeMembership(change: ConfChange): Promise<void> {
+    this.#checkWritable();
+    const index = this.#raw.proposeConfChange(change);
+    this.#schedule();
+    await this.waitApplied(index);
+    // The index may have gone to another entry (a new leader): check the change is what now holds.
+    const { voters, learners } = this.#state.confState;
+    const holds =
+      change.type === ConfChangeType.remove
+        ? !voters.includes(change.nodeId) && !learners.includes(change.nodeId)
+        : (change.type === ConfChangeType.addVoter ? voters : learners).includes(change.nodeId);
+    if (!holds) {
+      throw new ProposalDroppedError(
+        `Membership change at index ${index} did not take effect (a new leader replaced it); retry`,
+      );
+    }
+  }
+
+  /** Hands leadership to `id`. */
+  transferLeadership(id: NodeId): void {
+    this.#raw.transferLeadership(id);
+    this.#schedule();
+  }
+
+  /** This member's view of itself and the cluster. */
+  status(): NodeStatus {
+    const raft = this.#raw.raft;
+    const members: MemberStatus[] = [];
+    const { voters, learners } = raft.confState();
+    for (const [ids, role] of [
+      [voters, 'voter'],
+      [learners, 'learner'],
+    ] as const) {
+      for (const id of ids) {
+        const info = this.#state.members.get(id) ?? { name: '', peer: '', client: '', http: '' };
+        members.push({ id, role, ...info });
+      }
+    }
+    return {
+      id: this.id,
+      name: this.info.name,
+      pid: process.pid,
+      role: raft.role,
+      leaderId: raft.lead,
+      leaderName: this.#state.members.get(raft.lead)?.name ?? null,
+      term: raft.term,
+      commit: raft.log.committed,
+      applied: this.#state.applied,
+      members,
+      alarms: [...this.alarms],
+    };
+  }
+
+  /** A learner or voter change for `member add`. */
+  static addChange(info: MemberInfo, voter: boolean): ConfChange {
+    return {
+      type: voter ? ConfChangeType.addVoter : ConfChangeType.addLearner,
+      nodeId: memberIdOf(info.name),
+      context: encodeMemberInfo(info),
+    };
+  }
+
+  /** Stops: no more ticks, finishes the Ready in progress (its writes synced), closes peers and stores. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#ticker);
+    while (this.#busy || this.#snapshotting) await new Promise((resolve) => setTimeout(resolve, 5));
+    this.#transport.close();
+    // A pending proposal may still commit through another member: its outcome is unknown, not refused.
+    this.#proposals.rejectAll(
+      new ConnectionLostError(`Member ${this.info.name} shut down before the proposal's outcome was known`),
+    );
+    this.#reads.rejectAll(new UnavailableError(`Member ${this.info.name} shut down`));
+    await this.#stores.close();
+    await this.#state.close();
+  }
+}

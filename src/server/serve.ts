@@ -1,0 +1,154 @@
+/**
+ * A member's listeners: the peer port (Raft messages and forwarded
+ * proposals), the client port (`kv` and `cluster` services) and the HTTP
+ * port (`/healthz`, `/v1/status`, `/metrics`), all bound where the
+ * configuration says (127.0.0.1 by default).
+ *
+ * @module
+ */
+import Fastify from 'fastify';
+import { NotLeaderError } from '../base/errors.ts';
+import type { Logger } from '../base/logger.ts';
+import { ConfChangeType } from '../raft/conf-change.ts';
+import type { NodeId } from '../raft/types.ts';
+import { RpcServer } from '../transport/rpc-server.ts';
+import { ClusterService, KvService, PeerService } from './api.ts';
+import { TesseraNode } from './node.ts';
+
+/** Where a member listens. */
+export interface ListenAddresses {
+  readonly peer: string;
+  readonly client: string;
+  readonly http: string;
+}
+
+/** The running listeners of a member. */
+export interface Listeners {
+  /** The bound addresses (real ports when 0 was asked for). */
+  readonly addresses: ListenAddresses;
+  close(): Promise<void>;
+}
+
+/** Binds the peer port (with mutual TLS when `tls` is given: peers must present a certificate the CA signed). */
+export async function listenPeer(
+  address: string,
+  logger: Logger,
+  tls?: { cert: Buffer; key: Buffer; ca: Buffer },
+): Promise<{ server: RpcServer; address: string }> {
+  const server = new RpcServer({
+    logger,
+    ...(tls === undefined ? {} : { tls: { ...tls, requestCert: true, rejectUnauthorized: true } }),
+  });
+  return { server, address: await server.listen(address) };
+}
+
+/** Serves `node` on its ports. `peerServer` is already listening (see {@link listenPeer}). */
+export async function serveNode(
+  node: TesseraNode,
+  peerServer: RpcServer,
+  peerAddress: string,
+  listen: Omit<ListenAddresses, 'peer'>,
+  logger: Logger,
+): Promise<Listeners> {
+  peerServer.register(PeerService, {
+    send: ({ from, address, messages }) => {
+      node.stepMessages(from, address, messages);
+      return null;
+    },
+    propose: async ({ data }) => {
+      const { index, result } = await node.propose(data, false);
+      return { index, output: result?.output ?? null };
+    },
+  });
+
+  const client = new RpcServer({ logger });
+  const leaderOnly = <T>(action: () => Promise<T>): Promise<T> =>
+    action().catch((error: unknown) => {
+      if (error instanceof NotLeaderError) {
+        const leader = node.status().members.find((member) => member.id === error.leaderHint);
+        throw new NotLeaderError(error.message, {
+          details: { leaderHint: error.leaderHint, leaderClient: leader?.client ?? '' },
+        });
+      }
+      throw error;
+    });
+  client.register(KvService, {
+    put: async ({ key, value }) => ({ index: (await node.write({ op: 'put', key, value })).index }),
+    get: async ({ key, serializable }) => {
+      const { value, index } = await node.read(key, serializable === true);
+      return { value: value ?? null, index };
+    },
+  });
+  const memberStatus = (id: NodeId) => {
+    const member = node.status().members.find((m) => m.id === id);
+    if (member === undefined) throw new RangeError(`Member ${id} is not in the cluster`);
+    return member;
+  };
+  client.register(ClusterService, {
+    status: () => node.status(),
+    memberList: async () => {
+      await node.linearizableBarrier('member list');
+      return node.status().members;
+    },
+    memberAdd: (request) =>
+      leaderOnly(async () => {
+        const change = TesseraNode.addChange(request, request.voter === true);
+        await node.changeMembership(change);
+        return memberStatus(change.nodeId);
+      }),
+    memberRemove: ({ id }) =>
+      leaderOnly(async () => {
+        await node.changeMembership({ type: ConfChangeType.remove, nodeId: id, context: new Uint8Array() });
+        return null;
+      }),
+    memberPromote: ({ id }) =>
+      leaderOnly(async () => {
+        await node.changeMembership({ type: ConfChangeType.addVoter, nodeId: id, context: new Uint8Array() });
+        return null;
+      }),
+    transferLeadership: ({ id }) =>
+      leaderOnly(async () => {
+        node.transferLeadership(id);
+        return null;
+      }),
+  });
+  const clientAddress = await client.listen(listen.client);
+
+  const http = Fastify({ logger: false });
+  http.get('/healthz', async (_request, reply) => {
+    const status = node.status();
+    const healthy = status.leaderId !== 0 && status.alarms.length === 0;
+    return reply
+      .code(healthy ? 200 : 503)
+      .send({ health: healthy, reason: healthy ? '' : status.alarms.join(', ') || 'no leader' });
+  });
+  http.get('/v1/status', async () => node.status());
+  http.get('/metrics', async (_request, reply) =>
+    reply
+      .header('content-type', node.metrics.registry.contentType)
+      .send(await node.metrics.registry.metrics()),
+  );
+  const [httpHost, httpPort] = splitHostPort(listen.http);
+  await http.listen({ host: httpHost, port: httpPort });
+  const bound = http.server.address();
+  const httpAddress = typeof bound === 'object' && bound !== null ? `${httpHost}:${bound.port}` : listen.http;
+
+  return {
+    addresses: { peer: peerAddress, client: clientAddress, http: httpAddress },
+    async close() {
+      await http.close();
+      await client.close({ graceMs: 1000 });
+      await peerServer.close({ graceMs: 200 });
+    },
+  };
+}
+
+/** Splits `host:port`. */
+export function splitHostPort(address: string): [string, number] {
+  const at = address.lastIndexOf(':');
+  const port = Number(address.slice(at + 1));
+  if (at <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`Bad address ${JSON.stringify(address)}: expected host:port with a port in 0-65535`);
+  }
+  return [address.slice(0, at), port];
+}

@@ -1,0 +1,123 @@
+/**
+ * DiskSnapshotStore beyond the conformance suite: what it finds on open
+ * (corrupt files, files a crash left behind) and its file format.
+ */
+import assert from 'node:assert/strict';
+import { copyFile, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { RecordingLogger } from '../base/logger.ts';
+import { testSnapshot } from '../raft/snapshot-store-conformance.ts';
+import { DiskSnapshotStore } from './disk-snapshot-store.ts';
+import { CorruptionError } from './errors.ts';
+import { snapshotFileName } from './snapshot-file.ts';
+import { removeDirectory, temporaryDirectory } from './test-stores.ts';
+
+let dir: string;
+let logger: RecordingLogger;
+
+beforeEach(async () => {
+  dir = await temporaryDirectory();
+  logger = new RecordingLogger();
+});
+afterEach(() => removeDirectory(dir));
+
+function openStore(): Promise<DiskSnapshotStore> {
+  return DiskSnapshotStore.open(dir, { logger });
+}
+
+async function flipLastByte(path: string): Promise<void> {
+  const bytes = await readFile(path);
+  bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1;
+  await writeFile(path, bytes);
+}
+
+/** Saves snapshots 5 then 9, and puts 5's file back, as a crash before its deletion would leave it. */
+async function leaveTwoSnapshots(): Promise<void> {
+  const store = await openStore();
+  await store.save(testSnapshot(5));
+  await copyFile(join(dir, snapshotFileName(5)), join(dir, 'keep'));
+  await store.save(testSnapshot(9));
+  await store.close();
+  assert.deepEqual(await readdir(dir), ['keep', snapshotFileName(9)].sort());
+  await copyFile(join(dir, 'keep'), join(dir, snapshotFileName(5)));
+}
+
+describe('DiskSnapshotStore', () => {
+  it('keeps one file: the older snapshot is deleted once a newer one is durable', async () => {
+    const store = await openStore();
+    await store.save(testSnapshot(5));
+    await store.save(testSnapshot(9));
+    assert.deepEqual(await readdir(dir), [snapshotFileName(9)]);
+    await store.close();
+  });
+
+  it('opens the newest whole snapshot and deletes older ones a crash left', async () => {
+    await leaveTwoSnapshots();
+    const store = await openStore();
+    assert.deepEqual(store.latest(), testSnapshot(9));
+    assert.deepEqual((await readdir(dir)).sort(), ['keep', snapshotFileName(9)].sort());
+    await store.close();
+  });
+
+  it('falls back to the previous snapshot when the newest is corrupt, and sets the corrupt one aside', async () => {
+    await leaveTwoSnapshots();
+    await flipLastByte(join(dir, snapshotFileName(9)));
+    const store = await openStore();
+    assert.deepEqual(store.latest(), testSnapshot(5));
+    assert.ok((await readdir(dir)).includes(`${snapshotFileName(9)}.corrupt`));
+    assert.ok(
+      logger.records.some((record) => record.level === 'error' && record.message.includes('corrupt')),
+    );
+    // And it goes on: the next save replaces the fallback.
+    await store.save(testSnapshot(12));
+    assert.deepEqual(store.latest(), testSnapshot(12));
+    await store.close();
+  });
+
+  it('refuses to open with a CorruptionError when the only snapshot is corrupt', async () => {
+    const store = await openStore();
+    await store.save(testSnapshot(5));
+    await store.close();
+    const path = join(dir, snapshotFileName(5));
+    await flipLastByte(path);
+    await assert.rejects(openStore(), (error) => error instanceof CorruptionError && error.file === path);
+  });
+
+  it('refuses a file whose header is cut short', async () => {
+    const store = await openStore();
+    await store.save(testSnapshot(5));
+    await store.close();
+    const path = join(dir, snapshotFileName(5));
+    await writeFile(path, (await readFile(path)).subarray(0, 30));
+    await assert.rejects(openStore(), /corrupt at byte 5/);
+  });
+
+  it('deletes temporary files a crash left', async () => {
+    await writeFile(join(dir, `${snapshotFileName(7)}.3.tmp`), 'half a snapshot');
+    const store = await openStore();
+    assert.deepEqual(await readdir(dir), []);
+    assert.equal(store.latest(), undefined);
+    await store.close();
+  });
+
+  it('a snapshot received in chunks reads back the same after reopening', async () => {
+    let store = await openStore();
+    const snapshot = testSnapshot(9, 1000);
+    const sink = store.receive(snapshot.metadata);
+    for (let offset = 0; offset < 1000; offset += 128) {
+      await sink.write(offset, snapshot.data.subarray(offset, offset + 128));
+    }
+    assert.deepEqual(await sink.commit(), snapshot);
+    await store.close();
+    store = await openStore();
+    assert.deepEqual(store.latest(), snapshot);
+    assert.deepEqual(await store.readChunk(9, 900, 500), snapshot.data.subarray(900));
+    await store.close();
+  });
+
+  it('refuses a snapshotBytesMax its file format cannot hold', async () => {
+    await assert.rejects(DiskSnapshotStore.open(dir, { snapshotBytesMax: 2 ** 32 }), RangeError);
+    await assert.rejects(DiskSnapshotStore.open(dir, { snapshotBytesMax: 0 }), RangeError);
+  });
+});

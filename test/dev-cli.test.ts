@@ -1,0 +1,64 @@
+/**
+ * `tessera dev --json`: a local cluster of member processes that elects a
+ * leader, prints one JSON line, takes writes, and stops every member on
+ * SIGINT.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { describe, it } from 'node:test';
+import { isProcessAlive } from '../src/base/process.ts';
+import { getCommand, putCommand } from '../src/cli/client-commands.ts';
+import { freePortBlock } from './helpers/cluster.ts';
+
+const BIN = new URL('../bin/tessera.js', import.meta.url).pathname;
+
+describe('tessera dev', { timeout: 60_000 }, () => {
+  it('starts 3 members, prints them once a leader exists, serves writes, and stops them all on SIGINT', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'tessera-dev-'));
+    // `tessera dev` gives member i the ports base+10i (client), +1 (peer), +2 (HTTP).
+    const basePort = await freePortBlock([0, 1, 2, 10, 11, 12, 20, 21, 22]);
+    const child = spawn(
+      process.execPath,
+      [BIN, 'dev', '--nodes', '3', '--data', data, '--base-port', String(basePort), '--json'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no JSON line in 30 s')), 30_000);
+        createInterface({ input: child.stdout }).once('line', (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        });
+        child.once('exit', (code) => reject(new Error(`tessera dev exited ${code}`)));
+      });
+      const { nodes } = JSON.parse(line) as {
+        nodes: { name: string; client: string; peer: string; http: string; pid: number }[];
+      };
+      assert.deepEqual(
+        nodes.map((n) => n.name),
+        ['n1', 'n2', 'n3'],
+      );
+      assert.equal(nodes[0]?.client, `127.0.0.1:${basePort}`);
+      for (const node of nodes)
+        assert.ok(isProcessAlive(node.pid), `${node.name} (pid ${node.pid}) is running`);
+      const endpoints = nodes.map((n) => n.client);
+      await putCommand([endpoints[1] as string], 'hello', 'world');
+      assert.equal((await getCommand([endpoints[2] as string], 'hello', false)).value, 'world');
+
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGINT');
+      assert.equal(await exited, 0);
+      for (const node of nodes)
+        assert.equal(isProcessAlive(node.pid), false, `${node.name} (pid ${node.pid}) was stopped`);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+});
