@@ -60,3 +60,75 @@ export function decodeMultiple(bytes: Uint8Array): unknown[] {
     );
   }
 }
+
+/**
+ * Decodes a stream of MessagePack values that arrives in pieces cut
+ * anywhere (a snapshot image read a chunk at a time): each {@link push}
+ * returns the values its bytes completed and keeps the tail of an
+ * unfinished one for the next. msgpackr's own `UnpackrStream` does the
+ * same as a Node stream; this is the synchronous form, with the tail
+ * bounded.
+ *
+ * @example
+ * ```ts
+ * const decoder = new MultiDecoder(64 * 1024 * 1024);
+ * for await (const piece of pieces) for (const value of decoder.push(piece)) use(value);
+ * decoder.end();
+ * ```
+ */
+export class MultiDecoder {
+  readonly #pendingBytesMax: number;
+  #pending: Uint8Array | undefined;
+
+  /** @param pendingBytesMax the largest single value accepted, in bytes. */
+  constructor(pendingBytesMax: number) {
+    this.#pendingBytesMax = pendingBytesMax;
+  }
+
+  /**
+   * The values completed by `bytes`, in order.
+   *
+   * @throws {ProtocolError} when the bytes are not valid MessagePack, or an
+   * unfinished value passes `pendingBytesMax`.
+   */
+  push(bytes: Uint8Array): unknown[] {
+    const input = this.#pending === undefined ? bytes : Buffer.concat([this.#pending, bytes]);
+    this.#pending = undefined;
+    const values: unknown[] = [];
+    let consumed = 0;
+    if (input.length === 0) return values;
+    try {
+      packr.unpackMultiple(input, (value: unknown, _start?: number, end?: number) => {
+        values.push(value);
+        consumed = end ?? input.length;
+      });
+    } catch (error) {
+      if ((error as { incomplete?: boolean }).incomplete !== true) {
+        throw new ProtocolError(`Cannot decode a MessagePack stream: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+      // A copy: `input` may be the caller's buffer, reused after we return.
+      this.#pending = Uint8Array.prototype.slice.call(input, consumed);
+      if (this.#pending.length > this.#pendingBytesMax) {
+        throw new ProtocolError(
+          `Cannot decode a MessagePack stream: a value passes ${this.#pendingBytesMax} bytes`,
+        );
+      }
+    }
+    return values;
+  }
+
+  /**
+   * The stream ended.
+   *
+   * @throws {ProtocolError} when it ended inside a value.
+   */
+  end(): void {
+    if (this.#pending !== undefined && this.#pending.length > 0) {
+      throw new ProtocolError(
+        `Cannot decode a MessagePack stream: it ends inside a value (${this.#pending.length} bytes left)`,
+      );
+    }
+  }
+}

@@ -7,7 +7,7 @@
 import { CancelledError, CompactedError, InvalidArgumentError, TooLargeError } from '../base/errors.ts';
 import { SNAPSHOT_BYTES_MAX } from './snapshot-transfer.ts';
 import type { SnapshotSink, SnapshotStore } from './stores.ts';
-import type { Snapshot, SnapshotMetadata } from './types.ts';
+import type { Snapshot, SnapshotMetadata, SnapshotRef } from './types.ts';
 
 /** Runs `work` now and hands back its outcome as a settled promise. */
 function settledNow<T>(work: () => T): Promise<T> {
@@ -33,6 +33,7 @@ export class MemorySnapshotStore implements SnapshotStore {
   readonly snapshotBytesMax: number;
   #latest: Snapshot | undefined;
   #sink: MemorySnapshotSink | undefined;
+  readonly #created = new Set<MemorySnapshotSink>();
 
   /** @throws {RangeError} when `snapshotBytesMax` is not a positive integer. */
   constructor(options: MemorySnapshotStoreOptions = {}) {
@@ -45,7 +46,13 @@ export class MemorySnapshotStore implements SnapshotStore {
     this.snapshotBytesMax = bytesMax;
   }
 
-  latest(): Snapshot | undefined {
+  latest(): SnapshotRef | undefined {
+    const latest = this.#latest;
+    return latest === undefined ? undefined : { metadata: latest.metadata, totalBytes: latest.data.length };
+  }
+
+  /** The latest snapshot with its bytes (synchronous: they are in memory). */
+  latestWithData(): Snapshot | undefined {
     return this.#latest;
   }
 
@@ -86,6 +93,16 @@ export class MemorySnapshotStore implements SnapshotStore {
     return sink;
   }
 
+  create(metadata: SnapshotMetadata): SnapshotSink {
+    this.#checkIndex('create', metadata.index);
+    const sink = new MemorySnapshotSink(metadata, this.snapshotBytesMax, (snapshot) => {
+      this.#install(snapshot);
+      this.#created.delete(sink);
+    });
+    this.#created.add(sink);
+    return sink;
+  }
+
   readChunk(index: number, offset: number, bytesMax: number): Promise<Uint8Array> {
     return settledNow(() => {
       const latest = this.#latest;
@@ -112,6 +129,8 @@ export class MemorySnapshotStore implements SnapshotStore {
   crash(): void {
     this.#sink?.cancel('lost in a crash');
     this.#sink = undefined;
+    for (const sink of this.#created) sink.cancel('lost in a crash');
+    this.#created.clear();
   }
 }
 
@@ -153,7 +172,7 @@ class MemorySnapshotSink implements SnapshotSink {
     });
   }
 
-  commit(): Promise<Snapshot> {
+  commit(): Promise<SnapshotRef> {
     return settledNow(() => {
       this.#checkOpen('commit');
       const data = new Uint8Array(this.#bytesWritten);
@@ -166,7 +185,7 @@ class MemorySnapshotSink implements SnapshotSink {
       this.#install(snapshot);
       this.#state = 'committed';
       this.#chunks = [];
-      return snapshot;
+      return { metadata: snapshot.metadata, totalBytes: data.length };
     });
   }
 

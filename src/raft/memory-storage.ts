@@ -5,8 +5,20 @@
  */
 import { CompactedError } from '../base/errors.ts';
 import { bootstrapLog } from './conf-change.ts';
+import { fillSnapshotChunk, isUnfilledSnapshotChunk } from './snapshot-transfer.ts';
 import type { RaftStorage } from './storage.ts';
-import { type ConfState, type Entry, EntryType, entryBytes, type HardState, type Snapshot } from './types.ts';
+import {
+  type ConfState,
+  type Entry,
+  EntryType,
+  entryBytes,
+  type HardState,
+  type Message,
+  type Snapshot,
+  type SnapshotChunk,
+  type SnapshotMetadata,
+  type SnapshotRef,
+} from './types.ts';
 
 const EMPTY_BYTES = new Uint8Array(0);
 
@@ -98,8 +110,22 @@ export class MemoryStorage implements RaftStorage {
     return this.#offset() + this.#entries.length - 1;
   }
 
-  snapshot(): Snapshot {
+  snapshot(): SnapshotRef {
+    return snapshotRef(this.#snapshot);
+  }
+
+  /** The latest snapshot with its bytes. */
+  snapshotWithData(): Snapshot {
     return this.#snapshot;
+  }
+
+  /**
+   * `m` with its snapshot chunk's bytes filled in from the latest snapshot
+   * (see `fillSnapshotChunk`), `m` itself when it needs none, or undefined
+   * when the chunk is of a snapshot since superseded.
+   */
+  fillChunk(m: Message): Message | undefined {
+    return fillFromSnapshot(this.#snapshot, m);
   }
 
   /**
@@ -154,5 +180,76 @@ export class MemoryStorage implements RaftStorage {
     const head = kept[0] as Entry;
     kept[0] = { term: head.term, index: head.index, type: EntryType.normal, data: EMPTY_BYTES };
     this.#entries = kept;
+  }
+}
+
+/** The core's view of `snapshot`. */
+export function snapshotRef(snapshot: Snapshot): SnapshotRef {
+  return { metadata: snapshot.metadata, totalBytes: snapshot.data.length };
+}
+
+/**
+ * `m` with its snapshot chunk's bytes taken from `snapshot` (held in
+ * memory), `m` itself when it needs none, or undefined when `snapshot` is
+ * not the one the chunk names (it was superseded).
+ */
+export function fillFromSnapshot(snapshot: Snapshot | undefined, m: Message): Message | undefined {
+  if (!isUnfilledSnapshotChunk(m)) return m;
+  const chunk = m.snapshot as SnapshotChunk;
+  if (snapshot === undefined || snapshot.metadata.index !== chunk.metadata.index) return undefined;
+  return fillSnapshotChunk(m, snapshot.data.subarray(chunk.offset, chunk.offset + chunk.length));
+}
+
+/**
+ * Collects `Ready.snapshotChunks` in memory, for drivers that keep
+ * snapshots in memory (tests and the simulator): a chunk at offset 0
+ * starts a new snapshot, the others must follow in order.
+ */
+export class SnapshotAssembler {
+  #metadata: SnapshotMetadata | undefined;
+  #parts: Uint8Array[] = [];
+  #bytes = 0;
+
+  /** @throws {Error} when a chunk does not follow the one before (the Ready contract was broken). */
+  write(chunks: readonly SnapshotChunk[]): void {
+    for (const chunk of chunks) {
+      if (chunk.offset === 0) this.clear();
+      this.#metadata ??= chunk.metadata;
+      if (chunk.offset !== this.#bytes || chunk.metadata.index !== this.#metadata.index) {
+        throw new Error(
+          `Raft contract broken: snapshot chunk ${chunk.metadata.index}@${chunk.offset} after ${this.#metadata.index}@${this.#bytes}`,
+        );
+      }
+      this.#parts.push(chunk.data);
+      this.#bytes += chunk.data.length;
+    }
+  }
+
+  /**
+   * The whole snapshot `ref` names, from the chunks written; starts afresh.
+   *
+   * @throws {Error} when the chunks written are not all of it.
+   */
+  take(ref: SnapshotRef): Snapshot {
+    if (this.#metadata?.index !== ref.metadata.index || this.#bytes !== ref.totalBytes) {
+      throw new Error(
+        `Raft contract broken: snapshot ${ref.metadata.index} of ${ref.totalBytes} bytes completed with ${this.#bytes} bytes of ${this.#metadata?.index ?? 'none'}`,
+      );
+    }
+    const data = new Uint8Array(this.#bytes);
+    let at = 0;
+    for (const part of this.#parts) {
+      data.set(part, at);
+      at += part.length;
+    }
+    this.clear();
+    return { metadata: ref.metadata, data };
+  }
+
+  /** Forgets the chunks written (a crash). */
+  clear(): void {
+    this.#metadata = undefined;
+    this.#parts = [];
+    this.#bytes = 0;
   }
 }

@@ -27,6 +27,7 @@ import {
   type NodeId,
   type ReadState,
   type Role,
+  type SnapshotChunk,
   type SoftState,
 } from './types.ts';
 
@@ -46,6 +47,8 @@ export abstract class RaftBase {
   messagesAfterPersist: Message[] = [];
   /** Reads confirmed since the last Ready. */
   readStates: ReadState[] = [];
+  /** Snapshot chunks taken since the last Ready, for the driver to write. */
+  snapshotChunks: SnapshotChunk[] = [];
 
   protected readonly random: Random;
   protected readonly electionTicks: number;

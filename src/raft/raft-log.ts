@@ -6,7 +6,7 @@
  */
 import { CompactedError } from '../base/errors.ts';
 import type { RaftStorage } from './storage.ts';
-import { type Entry, entryBytes, type Snapshot } from './types.ts';
+import { type Entry, entryBytes, type SnapshotRef } from './types.ts';
 
 /** The core's view of the log. */
 export class RaftLog {
@@ -15,7 +15,7 @@ export class RaftLog {
   // (or #unstableSnapshot) without a gap.
   #unstableOffset: number;
   #unstable: Entry[] = [];
-  #unstableSnapshot: Snapshot | undefined;
+  #unstableSnapshot: SnapshotRef | undefined;
   /** Highest index known committed. Invariant: applied <= committed <= lastIndex(). */
   committed: number;
   /** Highest index applied to the state machine. */
@@ -164,7 +164,7 @@ export class RaftLog {
   }
 
   /** A snapshot received but not yet persisted. */
-  unstableSnapshot(): Snapshot | undefined {
+  unstableSnapshot(): SnapshotRef | undefined {
     return this.#unstableSnapshot;
   }
 
@@ -248,7 +248,7 @@ export class RaftLog {
   }
 
   /** Resets the log to a snapshot received from the leader. */
-  restore(snapshot: Snapshot): void {
+  restore(snapshot: SnapshotRef): void {
     this.committed = snapshot.metadata.index;
     this.#unstableOffset = snapshot.metadata.index + 1;
     this.#unstable = [];
@@ -256,7 +256,7 @@ export class RaftLog {
   }
 
   /** The newest snapshot, unstable or stored. */
-  snapshot(): Snapshot {
+  snapshot(): SnapshotRef {
     return this.#unstableSnapshot ?? this.storage.snapshot();
   }
 }

@@ -377,7 +377,7 @@ describe('Raft snapshots (thesis §5)', () => {
     network.tick(30);
     const follower = network.member(3);
     assert.equal(follower.storage.snapshot().metadata.index, applied);
-    assert.deepEqual(follower.storage.snapshot().data, state);
+    assert.deepEqual(follower.storage.snapshotWithData().data, state);
     assert.ok(largest <= 7, `a chunk carried ${largest} bytes`);
     assert.ok(chunks >= 15, `${chunks} chunks for 100 bytes at 7 per chunk`);
     network.filter = undefined;
@@ -428,7 +428,7 @@ describe('Raft snapshots (thesis §5)', () => {
     network.tick(5);
     const follower = network.member(3);
     assert.equal(follower.storage.snapshot().metadata.index, applied);
-    assert.deepEqual(new TextDecoder().decode(follower.storage.snapshot().data), `state@${applied}`);
+    assert.deepEqual(new TextDecoder().decode(follower.storage.snapshotWithData().data), `state@${applied}`);
     assert.equal(follower.node.raft.log.applied, applied, 'an installed snapshot counts as applied');
     network.propose(1, 'after');
     assert.deepEqual(appliedTexts(follower), ['after']);

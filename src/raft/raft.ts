@@ -28,7 +28,7 @@ import {
   message,
   NONE,
   type NodeId,
-  type Snapshot,
+  type SnapshotRef,
 } from './types.ts';
 
 export * from './raft-config.ts';
@@ -391,7 +391,7 @@ export class Raft extends RaftLeader {
       receiving = new SnapshotReceiver(m.from, m.term, chunk);
       this.receiving = receiving;
     }
-    receiving.accept(chunk);
+    if (receiving.accept(chunk)) this.snapshotChunks.push(chunk);
     if (!receiving.complete) {
       ack(receiving.received);
       return;
@@ -409,7 +409,7 @@ export class Raft extends RaftLeader {
     }
   }
 
-  protected restore(snapshot: Snapshot): boolean {
+  protected restore(snapshot: SnapshotRef): boolean {
     const { index, term, confState } = snapshot.metadata;
     if (index <= this.log.committed) return false;
     if (this.log.matchTerm(index, term)) {

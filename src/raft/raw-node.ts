@@ -136,6 +136,7 @@ export class RawNode {
       !hardStateEqual(raft.hardState(), this.#previousHardState) ||
       raft.log.unstableEntries().length > 0 ||
       raft.log.unstableSnapshot() !== undefined ||
+      raft.snapshotChunks.length > 0 ||
       raft.log.hasNextCommittedEntries() ||
       raft.messages.length > 0 ||
       raft.messagesAfterPersist.length > 0 ||
@@ -166,12 +167,14 @@ export class RawNode {
       hardState: hardStateEqual(hard, this.#previousHardState) ? undefined : hard,
       entries,
       snapshot,
+      snapshotChunks: raft.snapshotChunks,
       committedEntries,
       messages: raft.messages,
       messagesAfterPersist: raft.messagesAfterPersist,
       readStates: raft.readStates,
     };
     raft.readStates = [];
+    raft.snapshotChunks = [];
     raft.messages = [];
     raft.messagesAfterPersist = [];
     this.#previousSoftState = soft;

@@ -18,8 +18,8 @@ import {
   type TestRegistrar,
   withStore,
 } from './conformance-harness.ts';
-import type { SnapshotStore } from './stores.ts';
-import type { Snapshot, SnapshotMetadata } from './types.ts';
+import { readSnapshotData, type SnapshotStore } from './stores.ts';
+import type { Snapshot, SnapshotMetadata, SnapshotRef } from './types.ts';
 
 /** The `snapshotBytesMax` the suite opens stores with (small, so the limit is cheap to reach). */
 export const CONFORMANCE_SNAPSHOT_BYTES_MAX = 64;
@@ -44,15 +44,28 @@ function testMetadata(index: number): SnapshotMetadata {
   return { index, term: index + 100, confState: { voters: [1, 2, 3], learners: [4] } };
 }
 
-function expectLatest(store: SnapshotStore, expected: Snapshot | undefined, what: string): void {
-  expectEqual(store.latest(), expected, what);
+/** The core's view of a test snapshot (what `latest()` and `commit()` return). */
+function refOf(snapshot: Snapshot): SnapshotRef {
+  return { metadata: snapshot.metadata, totalBytes: snapshot.data.length };
+}
+
+/** `latest()` names `expected`, and its bytes read back are `expected`'s. */
+async function expectLatest(
+  store: SnapshotStore,
+  expected: Snapshot | undefined,
+  what: string,
+): Promise<void> {
+  const latest = store.latest();
+  expectEqual(latest, expected === undefined ? undefined : refOf(expected), what);
+  if (latest === undefined) return;
+  expectEqual(await readSnapshotData(store, latest, 7), expected, `${what}: its bytes`);
 }
 
 async function receiveInChunks(
   store: SnapshotStore,
   snapshot: Snapshot,
   chunkBytes: number,
-): Promise<Snapshot> {
+): Promise<SnapshotRef> {
   const sink = store.receive(snapshot.metadata);
   for (let offset = 0; offset < snapshot.data.length; offset += chunkBytes) {
     await sink.write(offset, snapshot.data.subarray(offset, offset + chunkBytes));
@@ -88,14 +101,14 @@ function snapshotCheck(
 /** The {@link SnapshotStore} contract, check by check. */
 export const snapshotStoreChecks: readonly SnapshotCheck[] = [
   snapshotCheck('a new snapshot store has no snapshot', async ({ store }) => {
-    expectLatest(store, undefined, 'latest');
+    await expectLatest(store, undefined, 'latest');
     expectEqual(store.snapshotBytesMax, CONFORMANCE_SNAPSHOT_BYTES_MAX, 'snapshotBytesMax');
     await expectRejects(store.readChunk(0, 0, 10), RangeError, 'readChunk with no snapshot');
   }),
   snapshotCheck('save makes a snapshot the latest, durably', async (session) => {
     await session.store.save(testSnapshot(5));
-    expectLatest(session.store, testSnapshot(5), 'latest after save');
-    expectLatest(await session.crash(), testSnapshot(5), 'latest after a crash');
+    await expectLatest(session.store, testSnapshot(5), 'latest after save');
+    await expectLatest(await session.crash(), testSnapshot(5), 'latest after a crash');
   }),
   snapshotCheck(
     'save refuses a snapshot below the latest and one over snapshotBytesMax',
@@ -107,10 +120,10 @@ export const snapshotStoreChecks: readonly SnapshotCheck[] = [
         TooLargeError,
         'save over the limit',
       );
-      expectLatest(store, testSnapshot(10), 'latest after refused saves');
+      await expectLatest(store, testSnapshot(10), 'latest after refused saves');
       await store.save(testSnapshot(10, 3));
       await store.save(testSnapshot(12, CONFORMANCE_SNAPSHOT_BYTES_MAX));
-      expectLatest(
+      await expectLatest(
         store,
         testSnapshot(12, CONFORMANCE_SNAPSHOT_BYTES_MAX),
         'latest after saving at the limit',
@@ -121,7 +134,9 @@ export const snapshotStoreChecks: readonly SnapshotCheck[] = [
     await session.store.save(testSnapshot(5, 10));
     const saving = session.store.save(testSnapshot(9, 30));
     saving.catch(() => undefined);
-    const latest = (await session.crash()).latest();
+    const crashed = await session.crash();
+    const ref = crashed.latest();
+    const latest = ref === undefined ? undefined : await readSnapshotData(crashed, ref);
     const whole = [testSnapshot(5, 10), testSnapshot(9, 30)].some(
       (candidate) => canonical(candidate) === canonical(latest),
     );
@@ -131,13 +146,13 @@ export const snapshotStoreChecks: readonly SnapshotCheck[] = [
     await session.store.save(testSnapshot(5));
     const sink = session.store.receive(testMetadata(9));
     await sink.write(0, testSnapshot(9).data.subarray(0, 15));
-    expectLatest(session.store, testSnapshot(5), 'latest before commit');
+    await expectLatest(session.store, testSnapshot(5), 'latest before commit');
     await sink.write(15, testSnapshot(9).data.subarray(15));
-    expectEqual(await sink.commit(), testSnapshot(9), 'the committed snapshot');
-    expectLatest(session.store, testSnapshot(9), 'latest after commit');
+    expectEqual(await sink.commit(), refOf(testSnapshot(9)), 'the committed snapshot');
+    await expectLatest(session.store, testSnapshot(9), 'latest after commit');
     await expectRejects(sink.commit(), InvalidArgumentError, 'a second commit');
     sink.abort();
-    expectLatest(await session.crash(), testSnapshot(9), 'latest after a crash');
+    await expectLatest(await session.crash(), testSnapshot(9), 'latest after a crash');
   }),
   snapshotCheck('a chunk not at the current end is refused, changing nothing', async ({ store }) => {
     const { data } = testSnapshot(9);
@@ -152,7 +167,7 @@ export const snapshotStoreChecks: readonly SnapshotCheck[] = [
     await expectRejects(sink.write(20, data.subarray(20)), InvalidArgumentError, 'a chunk after a hole');
     expectEqual(sink.bytesWritten, 10, 'bytesWritten after refused chunks');
     await sink.write(10, data.subarray(10));
-    expectEqual(await sink.commit(), testSnapshot(9), 'the committed snapshot');
+    expectEqual(await sink.commit(), refOf(testSnapshot(9)), 'the committed snapshot');
   }),
   snapshotCheck('receive enforces snapshotBytesMax', async ({ store }) => {
     const { data } = testSnapshot(9, CONFORMANCE_SNAPSHOT_BYTES_MAX);
@@ -167,7 +182,7 @@ export const snapshotStoreChecks: readonly SnapshotCheck[] = [
     await sink.write(CONFORMANCE_SNAPSHOT_BYTES_MAX - 4, data.subarray(CONFORMANCE_SNAPSHOT_BYTES_MAX - 4));
     expectEqual(
       await sink.commit(),
-      testSnapshot(9, CONFORMANCE_SNAPSHOT_BYTES_MAX),
+      refOf(testSnapshot(9, CONFORMANCE_SNAPSHOT_BYTES_MAX)),
       'a snapshot at the limit',
     );
   }),
@@ -177,18 +192,18 @@ export const snapshotStoreChecks: readonly SnapshotCheck[] = [
     await sink.write(0, testSnapshot(9).data);
     sink.abort();
     sink.abort();
-    expectLatest(store, testSnapshot(5), 'latest after abort');
+    await expectLatest(store, testSnapshot(5), 'latest after abort');
     await expectRejects(sink.write(40, new Uint8Array(1)), CancelledError, 'write after abort');
     await expectRejects(sink.commit(), CancelledError, 'commit after abort');
-    expectLatest(store, testSnapshot(5), 'latest after commit was refused');
+    await expectLatest(store, testSnapshot(5), 'latest after commit was refused');
   }),
   snapshotCheck('a crash before commit leaves the latest snapshot unchanged', async (session) => {
     await session.store.save(testSnapshot(5));
     const sink = session.store.receive(testMetadata(9));
     await sink.write(0, testSnapshot(9).data);
     const store = await session.crash();
-    expectLatest(store, testSnapshot(5), 'latest after the crash');
-    expectEqual(await receiveInChunks(store, testSnapshot(9), 7), testSnapshot(9), 'receiving again');
+    await expectLatest(store, testSnapshot(5), 'latest after the crash');
+    expectEqual(await receiveInChunks(store, testSnapshot(9), 7), refOf(testSnapshot(9)), 'receiving again');
   }),
   snapshotCheck('a new receive supersedes the one in flight', async ({ store }) => {
     const first = store.receive(testMetadata(9));
@@ -200,9 +215,32 @@ export const snapshotStoreChecks: readonly SnapshotCheck[] = [
       'write superseded',
     );
     await second.write(0, testSnapshot(11).data);
-    expectEqual(await second.commit(), testSnapshot(11), 'the second snapshot');
-    expectLatest(store, testSnapshot(11), 'latest');
+    expectEqual(await second.commit(), refOf(testSnapshot(11)), 'the second snapshot');
+    await expectLatest(store, testSnapshot(11), 'latest');
   }),
+  snapshotCheck(
+    'create runs beside a receive; neither aborts the other, the higher index wins',
+    async (session) => {
+      const { store } = session;
+      const own = store.create(testMetadata(9));
+      const received = store.receive(testMetadata(11));
+      await own.write(0, testSnapshot(9).data.subarray(0, 10));
+      await received.write(0, testSnapshot(11).data);
+      await own.write(10, testSnapshot(9).data.subarray(10));
+      expectEqual(await received.commit(), refOf(testSnapshot(11)), 'the received snapshot');
+      await expectRejects(own.commit(), InvalidArgumentError, 'commit of a lower index than the latest');
+      await expectLatest(store, testSnapshot(11), 'latest');
+      const next = store.create(testMetadata(13));
+      await next.write(0, testSnapshot(13).data);
+      const crashed = await session.crash();
+      await expectLatest(crashed, testSnapshot(11), 'latest after a crash dropped a create');
+      expectThrows(() => crashed.create(testMetadata(10)), InvalidArgumentError, 'create below the latest');
+      const again = crashed.create(testMetadata(13));
+      await again.write(0, testSnapshot(13).data);
+      expectEqual(await again.commit(), refOf(testSnapshot(13)), 'the created snapshot');
+      await expectLatest(crashed, testSnapshot(13), 'latest after create');
+    },
+  ),
   snapshotCheck(
     'receive refuses a snapshot below the latest, and commit one overtaken',
     async ({ store }) => {
@@ -212,7 +250,7 @@ export const snapshotStoreChecks: readonly SnapshotCheck[] = [
       await sink.write(0, testSnapshot(12).data);
       await store.save(testSnapshot(14));
       await expectRejects(sink.commit(), InvalidArgumentError, 'commit overtaken by a newer save');
-      expectLatest(store, testSnapshot(14), 'latest');
+      await expectLatest(store, testSnapshot(14), 'latest');
     },
   ),
   snapshotCheck('readChunk reads the latest snapshot in chunks', async ({ store }) => {

@@ -9,20 +9,24 @@
  *
  * @module
  */
-import type { NodeId, Snapshot, SnapshotChunk, SnapshotMetadata } from './types.ts';
+import type { Message, NodeId, SnapshotChunk, SnapshotMetadata, SnapshotRef } from './types.ts';
 
 /** Default most snapshot bytes in one message. */
 export const SNAPSHOT_CHUNK_BYTES_DEFAULT = 1024 * 1024;
 /** Default most chunks in flight to one follower. */
 export const SNAPSHOT_CHUNKS_INFLIGHT_DEFAULT = 4;
-/** Most bytes a snapshot may have: a follower refuses a bigger one (one buffer holds it). */
+/** Most bytes a snapshot may have: a follower refuses a bigger one (the snapshot file's length is 32 bits). */
 export const SNAPSHOT_BYTES_MAX = 2 ** 31 - 1;
 
 const EMPTY_BYTES = new Uint8Array(0);
 
-/** The leader's side of one transfer: what to send next, given what was acknowledged. */
+/**
+ * The leader's side of one transfer: which byte ranges to send next, given
+ * what was acknowledged. It holds no data: the chunks it names are filled
+ * in by the driver ({@link fillSnapshotChunk}).
+ */
 export class SnapshotSender {
-  readonly #snapshot: Snapshot;
+  readonly #snapshot: SnapshotRef;
   readonly #chunkBytes: number;
   readonly #chunksInflight: number;
   /** Offset of the next chunk to send. */
@@ -34,7 +38,7 @@ export class SnapshotSender {
   /** An acknowledgement arrived since the last {@link onSilence}. */
   #heard = false;
 
-  constructor(snapshot: Snapshot, chunkBytes: number, chunksInflight: number) {
+  constructor(snapshot: SnapshotRef, chunkBytes: number, chunksInflight: number) {
     this.#snapshot = snapshot;
     this.#chunkBytes = chunkBytes;
     this.#chunksInflight = chunksInflight;
@@ -44,24 +48,19 @@ export class SnapshotSender {
     return this.#snapshot.metadata.index;
   }
 
-  /** The chunks the window allows now, in order. */
+  /** The chunks the window allows now, in order, without their bytes. */
   nextChunks(): SnapshotChunk[] {
-    const { data, metadata } = this.#snapshot;
+    const { totalBytes, metadata } = this.#snapshot;
     const chunks: SnapshotChunk[] = [];
-    if (data.length === 0) {
-      if (!this.#sentEmpty) chunks.push({ metadata, offset: 0, totalBytes: 0, data });
+    if (totalBytes === 0) {
+      if (!this.#sentEmpty) chunks.push({ metadata, offset: 0, length: 0, totalBytes, data: EMPTY_BYTES });
       this.#sentEmpty = true;
       return chunks;
     }
     const windowEnd = this.#acked + this.#chunkBytes * this.#chunksInflight;
-    while (this.#sent < data.length && this.#sent < windowEnd) {
-      const end = Math.min(data.length, this.#sent + this.#chunkBytes);
-      chunks.push({
-        metadata,
-        offset: this.#sent,
-        totalBytes: data.length,
-        data: data.subarray(this.#sent, end),
-      });
+    while (this.#sent < totalBytes && this.#sent < windowEnd) {
+      const end = Math.min(totalBytes, this.#sent + this.#chunkBytes);
+      chunks.push({ metadata, offset: this.#sent, length: end - this.#sent, totalBytes, data: EMPTY_BYTES });
       this.#sent = end;
     }
     return chunks;
@@ -70,7 +69,7 @@ export class SnapshotSender {
   /** The follower holds `received` bytes: slide the window, or rewind to resend what it lacks. */
   onAck(received: number): void {
     this.#heard = true;
-    this.#acked = Math.max(this.#acked, Math.min(received, this.#snapshot.data.length));
+    this.#acked = Math.max(this.#acked, Math.min(received, this.#snapshot.totalBytes));
     // Holding less than we sent means a chunk was lost (or the follower restarted): resend from there.
     if (received < this.#sent) this.#sent = received;
     if (received < this.#acked) this.#acked = received;
@@ -90,19 +89,23 @@ export class SnapshotSender {
   }
 }
 
-/** The follower's side: the chunks of one snapshot from one leader, assembled in order. */
+/**
+ * The follower's side: which chunks of one snapshot from one leader were
+ * taken, in order. The bytes go to the driver (`Ready.snapshotChunks`),
+ * which writes them to its snapshot store.
+ */
 export class SnapshotReceiver {
   readonly from: NodeId;
   readonly term: number;
   readonly metadata: SnapshotMetadata;
-  readonly #buffer: Uint8Array;
+  readonly totalBytes: number;
   #received = 0;
 
   constructor(from: NodeId, term: number, chunk: SnapshotChunk) {
     this.from = from;
     this.term = term;
     this.metadata = chunk.metadata;
-    this.#buffer = new Uint8Array(chunk.totalBytes);
+    this.totalBytes = chunk.totalBytes;
   }
 
   /** Whether `chunk`, sent by `from` in `term`, belongs to this transfer. */
@@ -112,7 +115,7 @@ export class SnapshotReceiver {
       term === this.term &&
       chunk.metadata.index === this.metadata.index &&
       chunk.metadata.term === this.metadata.term &&
-      chunk.totalBytes === this.#buffer.length
+      chunk.totalBytes === this.totalBytes
     );
   }
 
@@ -121,23 +124,51 @@ export class SnapshotReceiver {
   }
 
   get complete(): boolean {
-    return this.#received === this.#buffer.length;
+    return this.#received === this.totalBytes;
   }
 
-  /** Takes the chunk if it is the next one; ignores it otherwise (a duplicate or one past a gap). */
-  accept(chunk: SnapshotChunk): void {
-    if (chunk.offset !== this.#received || chunk.offset + chunk.data.length > this.#buffer.length) return;
-    this.#buffer.set(chunk.data, chunk.offset);
-    this.#received += chunk.data.length;
+  /**
+   * Takes the chunk if it is the next one and whole (its bytes filled in);
+   * ignores it otherwise (a duplicate, one past a gap, or a malformed one).
+   *
+   * @returns whether it was taken.
+   */
+  accept(chunk: SnapshotChunk): boolean {
+    if (chunk.offset !== this.#received || chunk.data.length !== chunk.length) return false;
+    if (chunk.offset + chunk.length > this.totalBytes) return false;
+    if (chunk.length === 0 && this.totalBytes !== 0) return false;
+    this.#received += chunk.length;
+    return true;
   }
 
-  /** The whole snapshot, once {@link complete}. */
-  snapshot(): Snapshot {
-    return { metadata: this.metadata, data: this.#buffer };
+  /** The snapshot received, once {@link complete}. */
+  snapshot(): SnapshotRef {
+    return { metadata: this.metadata, totalBytes: this.totalBytes };
   }
 }
 
 /** The acknowledgement of a chunk: the snapshot's identity and the bytes held, no data. */
 export function snapshotAck(metadata: SnapshotMetadata, received: number, totalBytes: number): SnapshotChunk {
-  return { metadata, offset: received, totalBytes, data: EMPTY_BYTES };
+  return { metadata, offset: received, length: 0, totalBytes, data: EMPTY_BYTES };
+}
+
+/** Whether `m` is a snapshot chunk whose bytes the driver has yet to fill in. */
+export function isUnfilledSnapshotChunk(m: Message): boolean {
+  return m.snapshot !== undefined && m.snapshot.length > 0 && m.snapshot.data.length === 0;
+}
+
+/**
+ * `m` with its snapshot chunk's bytes: `data` must be bytes [`offset`,
+ * `offset + length`) of the snapshot at the chunk's index.
+ *
+ * @throws {RangeError} when `m` carries no chunk or `data` has the wrong length.
+ */
+export function fillSnapshotChunk(m: Message, data: Uint8Array): Message {
+  const chunk = m.snapshot;
+  if (chunk === undefined || data.length !== chunk.length) {
+    throw new RangeError(
+      `Cannot fill the snapshot chunk: ${data.length} bytes for a chunk of ${chunk?.length ?? 'none'}`,
+    );
+  }
+  return { ...m, snapshot: { ...chunk, data } };
 }

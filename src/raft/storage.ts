@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { ConfState, Entry, HardState, Snapshot } from './types.ts';
+import type { ConfState, Entry, HardState, SnapshotRef } from './types.ts';
 
 /** What the core reads from durable storage. */
 export interface RaftStorage {
@@ -32,6 +32,6 @@ export interface RaftStorage {
   firstIndex(): number;
   /** Index of the last entry (the snapshot index when the log is empty). */
   lastIndex(): number;
-  /** The latest snapshot. */
-  snapshot(): Snapshot;
+  /** The latest snapshot (its bytes stay with the driver). */
+  snapshot(): SnapshotRef;
 }

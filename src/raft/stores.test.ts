@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError } from '../base/errors.ts';
 import { SeededRandom } from '../base/random.ts';
+import { SnapshotAssembler, snapshotRef } from './memory-storage.ts';
 import { MemoryLogStore, MemorySnapshotStore, MemoryStableStore } from './memory-stores.ts';
 import { RawNode } from './raw-node.ts';
 import { testSnapshot } from './snapshot-store-conformance.ts';
@@ -51,7 +52,7 @@ describe('storageFromStores', () => {
     });
     assert.deepEqual(storage.entries(4, 7, 0), [testEntry(4, 103)]);
     assert.equal(storage.term(6), 103);
-    assert.deepEqual(storage.snapshot(), testSnapshot(3));
+    assert.deepEqual(storage.snapshot(), snapshotRef(testSnapshot(3)));
     stores.log.append([testEntry(7, 104)]);
     assert.equal(storage.lastIndex(), 7, 'later writes are seen at once');
   });
@@ -120,10 +121,12 @@ describe('bootstrapStores', () => {
 /** Carries out every Ready against the stores, syncing each, and returns the data entries applied. */
 async function drive(node: RawNode, stores: MemoryStores, sync = true): Promise<string[]> {
   const applied: string[] = [];
+  const receiving = new SnapshotAssembler();
   for (let round = 0; round < 100 && node.hasReady(); round++) {
     const ready: Ready = node.ready();
+    receiving.write(ready.snapshotChunks);
     if (ready.snapshot !== undefined) {
-      await stores.snapshots.save(ready.snapshot);
+      await stores.snapshots.save(receiving.take(ready.snapshot));
       stores.log.resetTo(ready.snapshot.metadata.index, ready.snapshot.metadata.term);
     }
     stores.log.append(ready.entries);

@@ -24,7 +24,15 @@
 import { InvalidArgumentError } from '../base/errors.ts';
 import { bootstrapLog } from './conf-change.ts';
 import type { RaftStorage } from './storage.ts';
-import type { ConfState, Entry, HardState, NodeId, Snapshot, SnapshotMetadata } from './types.ts';
+import type {
+  ConfState,
+  Entry,
+  HardState,
+  NodeId,
+  Snapshot,
+  SnapshotMetadata,
+  SnapshotRef,
+} from './types.ts';
 
 /**
  * The Raft log: entries from `firstIndex()` to `lastIndex()`, plus the term
@@ -152,7 +160,7 @@ export interface SnapshotSink {
    * index became latest meanwhile, or when already committed.
    * @throws {CancelledError} (rejects) after `abort()` or supersession.
    */
-  commit(): Promise<Snapshot>;
+  commit(): Promise<SnapshotRef>;
   /** Drops the partial data. Does nothing after `commit()` or a previous `abort()`. */
   abort(): void;
 }
@@ -170,11 +178,11 @@ export interface SnapshotStore {
   /** The largest snapshot accepted, in bytes. */
   readonly snapshotBytesMax: number;
   /**
-   * The latest snapshot, data included, or undefined when none was saved.
-   * (The core ships snapshots whole in one message today; a disk store
-   * keeps the latest one's bytes in memory until it learns to stream.)
+   * The latest snapshot's metadata and size, or undefined when none was
+   * saved. Its bytes are read with {@link readChunk}: a store need not
+   * hold them in memory.
    */
-  latest(): Snapshot | undefined;
+  latest(): SnapshotRef | undefined;
   /**
    * Durably and atomically makes `snapshot` the latest one.
    *
@@ -183,11 +191,21 @@ export interface SnapshotStore {
    */
   save(snapshot: Snapshot): Promise<void>;
   /**
-   * Starts receiving a snapshot in chunks, aborting any receive in flight.
+   * Starts receiving a snapshot from a leader in chunks, aborting any
+   * receive in flight.
    *
    * @throws {InvalidArgumentError} when `metadata.index` is below the latest's.
    */
   receive(metadata: SnapshotMetadata): SnapshotSink;
+  /**
+   * Starts writing a snapshot of this member's own state machine in chunks
+   * (so it need not be held whole in memory). Independent of
+   * {@link receive}: neither aborts the other, and whichever commits a
+   * higher index wins.
+   *
+   * @throws {InvalidArgumentError} when `metadata.index` is below the latest's.
+   */
+  create(metadata: SnapshotMetadata): SnapshotSink;
   /**
    * Up to `bytesMax` bytes of the latest snapshot's data from `offset`
    * (empty at the end), for sending it to a follower in chunks.
@@ -200,6 +218,29 @@ export interface SnapshotStore {
   readChunk(index: number, offset: number, bytesMax: number): Promise<Uint8Array>;
 }
 
+/**
+ * The whole data of the snapshot `ref` names, read from `store` in chunks
+ * of `chunkBytes` (for tests and small snapshots: it holds all of it).
+ *
+ * @throws {CompactedError} (rejects) when that snapshot was superseded.
+ */
+export async function readSnapshotData(
+  store: Pick<SnapshotStore, 'readChunk'>,
+  ref: SnapshotRef,
+  chunkBytes = 1024 * 1024,
+): Promise<Snapshot> {
+  const data = new Uint8Array(ref.totalBytes);
+  let offset = 0;
+  while (offset < ref.totalBytes) {
+    const chunk = await store.readChunk(ref.metadata.index, offset, chunkBytes);
+    if (chunk.length === 0)
+      throw new RangeError(`Cannot read snapshot ${ref.metadata.index}: it ends at ${offset}`);
+    data.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return { metadata: ref.metadata, data };
+}
+
 /** What {@link storageFromStores} composes. */
 export interface RaftStores {
   readonly log: LogStore;
@@ -207,8 +248,6 @@ export interface RaftStores {
   /** Only `latest()` is read (a caller may show a snapshot it has yet to save). */
   readonly snapshots: Pick<SnapshotStore, 'latest'>;
 }
-
-const EMPTY_BYTES = new Uint8Array(0);
 
 /**
  * The {@link RaftStorage} view the core reads, composed of the three seams.
@@ -238,11 +277,11 @@ export function storageFromStores(stores: RaftStores): RaftStorage {
   const { log, stable, snapshots } = stores;
   const latest = snapshots.latest();
   if (latest !== undefined) storageFromStoresRepair(log, latest.metadata);
-  const bootstrap: Snapshot = {
+  const bootstrap: SnapshotRef = {
     metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } },
-    data: EMPTY_BYTES,
+    totalBytes: 0,
   };
-  const snapshot = (): Snapshot => snapshots.latest() ?? bootstrap;
+  const snapshot = (): SnapshotRef => snapshots.latest() ?? bootstrap;
   return {
     initialState() {
       const { metadata } = snapshot();

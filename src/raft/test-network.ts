@@ -8,7 +8,7 @@
  * @module
  */
 import { SeededRandom } from '../base/random.ts';
-import { MemoryStorage } from './memory-storage.ts';
+import { MemoryStorage, SnapshotAssembler } from './memory-storage.ts';
 import type { RaftConfig } from './raft.ts';
 import { RawNode } from './raw-node.ts';
 import { type Entry, EntryType, type Message, type NodeId, type ReadState } from './types.ts';
@@ -18,6 +18,8 @@ export interface TestMember {
   readonly id: NodeId;
   readonly node: RawNode;
   readonly storage: MemoryStorage;
+  /** Where chunks of a snapshot being received collect. */
+  readonly snapshots: SnapshotAssembler;
   /** Entries applied, in order (no-ops included). */
   readonly applied: Entry[];
   /** Read points confirmed, in order. */
@@ -42,7 +44,14 @@ export class TestNetwork {
     for (const id of voters) {
       const storage = new MemoryStorage({ voters, learners: [] });
       const node = new RawNode({ id, storage, random: new SeededRandom(seed * 1000 + id), ...config });
-      this.members.set(id, { id, node, storage, applied: [], readStates: [] });
+      this.members.set(id, {
+        id,
+        node,
+        storage,
+        snapshots: new SnapshotAssembler(),
+        applied: [],
+        readStates: [],
+      });
     }
     // Apply the bootstrap membership changes, so every member knows the cluster.
     this.settle();
@@ -56,7 +65,7 @@ export class TestNetwork {
   addMember(id: NodeId, config: Partial<RaftConfig> = {}): TestMember {
     const storage = new MemoryStorage({ voters: [], learners: [] });
     const node = new RawNode({ id, storage, random: new SeededRandom(id * 7), ...config });
-    const member = { id, node, storage, applied: [], readStates: [] };
+    const member = { id, node, storage, snapshots: new SnapshotAssembler(), applied: [], readStates: [] };
     this.members.set(id, member);
     return member;
   }
@@ -86,16 +95,26 @@ export class TestNetwork {
   #process(member: TestMember): boolean {
     if (!member.node.hasReady()) return false;
     const ready = member.node.ready();
-    this.#queue.push(...ready.messages);
-    if (ready.snapshot !== undefined) member.storage.applySnapshot(ready.snapshot);
+    this.#send(member, ready.messages);
+    member.snapshots.write(ready.snapshotChunks);
+    if (ready.snapshot !== undefined) member.storage.applySnapshot(member.snapshots.take(ready.snapshot));
     member.storage.append(ready.entries);
     if (ready.hardState !== undefined) member.storage.setHardState(ready.hardState);
-    this.#queue.push(...ready.messagesAfterPersist);
+    this.#send(member, ready.messagesAfterPersist);
     member.applied.push(...ready.committedEntries);
     member.readStates.push(...ready.readStates);
     member.node.advance();
     member.node.raft.checkInvariants();
     return true;
+  }
+
+  /** Queues `messages`, snapshot chunks with their bytes (a chunk of a superseded snapshot is reported lost). */
+  #send(member: TestMember, messages: readonly Message[]): void {
+    for (const m of messages) {
+      const filled = member.storage.fillChunk(m);
+      if (filled === undefined) member.node.reportSnapshot(m.to, false);
+      else this.#queue.push(filled);
+    }
   }
 
   /** Delivers messages and processes Readies until nothing moves. */

@@ -48,21 +48,37 @@ export interface SnapshotMetadata {
   readonly confState: ConfState;
 }
 
-/** A state-machine snapshot: metadata plus opaque bytes. */
+/** A state-machine snapshot: metadata plus opaque bytes (as a store saves it). */
 export interface Snapshot {
   readonly metadata: SnapshotMetadata;
   readonly data: Uint8Array;
 }
 
 /**
+ * A snapshot as the core knows it: its place in the log and the size of its
+ * data. The bytes themselves stay in the driver's `SnapshotStore`; the core
+ * names them by offset (see {@link SnapshotChunk}), so no member holds a
+ * whole snapshot in memory.
+ */
+export interface SnapshotRef {
+  readonly metadata: SnapshotMetadata;
+  readonly totalBytes: number;
+}
+
+/**
  * A piece of a snapshot in flight: the snapshot's identity, where this
- * piece starts, and the whole data's length. A follower's acknowledgement
- * (`snapshotResponse`) carries the same shape with no data and `offset` set
- * to the bytes it holds.
+ * piece starts, how many bytes it has, and the whole data's length.
+ *
+ * The core emits chunks with `data` empty: before sending, the driver
+ * fills in bytes [`offset`, `offset + length`) of the snapshot at
+ * `metadata.index` from its `SnapshotStore` (`fillSnapshotChunk`). A
+ * follower's acknowledgement (`snapshotResponse`) carries the same shape
+ * with no data, `length` 0 and `offset` set to the bytes it holds.
  */
 export interface SnapshotChunk {
   readonly metadata: SnapshotMetadata;
   readonly offset: number;
+  readonly length: number;
   readonly totalBytes: number;
   readonly data: Uint8Array;
 }
@@ -137,14 +153,19 @@ export interface ReadState {
  * Everything the caller must do after a step or tick, in this order:
  *
  * 1. Send {@link Ready.messages} at once: they carry no promise about this
- *    member's own disk (a leader's appends, heartbeats and snapshots), so
- *    the leader's write overlaps replication (thesis §10.2.1).
- * 2. Persist {@link Ready.snapshot}, then {@link Ready.entries} and
- *    {@link Ready.hardState}, durably (fsync).
+ *    member's own disk (a leader's appends, heartbeats and snapshot chunks,
+ *    whose bytes the caller fills in from its snapshot store), so the
+ *    leader's write overlaps replication (thesis §10.2.1).
+ * 2. Write {@link Ready.snapshotChunks} in order into the snapshot store's
+ *    receive (a chunk at offset 0 starts a new one, aborting the one
+ *    before). When {@link Ready.snapshot} is set, the last of them
+ *    completed it: commit the receive (durable), then persist
+ *    {@link Ready.entries} and {@link Ready.hardState} (fsync).
  * 3. Only then send {@link Ready.messagesAfterPersist} (votes, vote requests,
  *    append acknowledgements): each promises something about what is on
  *    this member's disk.
- * 4. Apply {@link Ready.committedEntries} in order (after step 2: some may
+ * 4. Restore the state machine from {@link Ready.snapshot} when set, then
+ *    apply {@link Ready.committedEntries} in order (after step 2: some may
  *    be in this very batch's `entries`).
  * 5. Call `advance()`.
  */
@@ -152,7 +173,10 @@ export interface Ready {
   readonly softState: SoftState | undefined;
   readonly hardState: HardState | undefined;
   readonly entries: readonly Entry[];
-  readonly snapshot: Snapshot | undefined;
+  /** A snapshot received from the leader, whole in the snapshot store once step 2 is done. */
+  readonly snapshot: SnapshotRef | undefined;
+  /** Chunks of a snapshot being received, accepted in order, with their bytes. */
+  readonly snapshotChunks: readonly SnapshotChunk[];
   readonly committedEntries: readonly Entry[];
   readonly messages: readonly Message[];
   readonly messagesAfterPersist: readonly Message[];

@@ -27,14 +27,24 @@ import type { Logger } from '../base/logger.ts';
 import { SeededRandom } from '../base/random.ts';
 import { type ConfChange, ConfChangeType } from '../raft/conf-change.ts';
 import { RawNode } from '../raft/raw-node.ts';
+import { fillSnapshotChunk, isUnfilledSnapshotChunk } from '../raft/snapshot-transfer.ts';
 import {
   bootstrapStores,
   type LogStore,
+  type SnapshotSink,
   type SnapshotStore,
   type StableStore,
   storageFromStores,
 } from '../raft/stores.ts';
-import { type Entry, type Message, MessageType, NONE, type NodeId, type Ready } from '../raft/types.ts';
+import {
+  type Entry,
+  type Message,
+  MessageType,
+  NONE,
+  type NodeId,
+  type Ready,
+  type SnapshotChunk,
+} from '../raft/types.ts';
 import { encodeRequest, type KvCommand, type KvOutput } from '../sim/kv-machine.ts';
 import { CorruptionError } from '../storage/errors.ts';
 import type { MemberStatus, NodeStatus } from './api.ts';
@@ -108,6 +118,10 @@ export class TesseraNode {
   #lastLeader: NodeId = NONE;
   #snapshotIndex: number;
   #snapshotting = false;
+  /** The snapshot being received from the leader, chunk by chunk. */
+  #receiving: SnapshotSink | undefined;
+  /** Per peer: the snapshot chunk reads queued, so chunks leave in order. */
+  readonly #chunkReads = new Map<NodeId, Promise<void>>();
   /** A compaction point a finished snapshot allows, for the loop to carry out (0: none). */
   #compactTo = 0;
   readonly alarms = new Set<string>();
@@ -160,8 +174,16 @@ export class TesseraNode {
       await bootstrapStores(stores, { voters: voters.sort((a, b) => a - b), learners: [] }, contexts);
     }
     const snapshot = stores.snapshots.latest();
-    // A snapshot installed just before a crash may not have reached LMDB yet.
-    if (snapshot !== undefined && state.applied < snapshot.metadata.index) await state.restore(snapshot);
+    const restoring = state.restoring;
+    if (restoring !== undefined && (snapshot === undefined || snapshot.metadata.index < restoring)) {
+      throw new CorruptionError(
+        `Cannot start: a restore of snapshot ${restoring} was cut short and the snapshot store holds ${snapshot?.metadata.index ?? 'none'}`,
+      );
+    }
+    // A snapshot installed just before a crash may not have reached LMDB yet, or its restore was cut short.
+    if (snapshot !== undefined && (state.applied < snapshot.metadata.index || restoring !== undefined)) {
+      await state.restore(stores.snapshots, snapshot);
+    }
     const logEnd = Math.max(stores.log.lastIndex(), snapshot?.metadata.index ?? 0);
     if (state.applied > logEnd) {
       // Applied entries are synced in the WAL first; losing them is damage (or a wrong data directory), and
@@ -245,12 +267,24 @@ export class TesseraNode {
 
   async #handleReady(ready: Ready): Promise<void> {
     this.#onSoftState();
-    this.#transport.send(ready.messages);
-    this.metrics.snapshotChunksSent.inc(ready.messages.filter((m) => m.type === MessageType.snapshot).length);
+    this.#send(ready.messages);
     const { log, stable, snapshots } = this.#stores;
     if (this.#compactTo > 0) this.#compactLog();
+    for (const chunk of ready.snapshotChunks) {
+      // A chunk at offset 0 starts a transfer (the core's rule): a new receive, aborting any earlier one.
+      if (chunk.offset === 0 || this.#receiving === undefined)
+        this.#receiving = snapshots.receive(chunk.metadata);
+      await this.#receiving.write(chunk.offset, chunk.data);
+    }
     if (ready.snapshot !== undefined) {
-      await snapshots.save(ready.snapshot);
+      const receiving = this.#receiving;
+      this.#receiving = undefined;
+      if (receiving?.metadata.index !== ready.snapshot.metadata.index) {
+        throw new Error(
+          `Raft contract broken: snapshot ${ready.snapshot.metadata.index} completed unreceived`,
+        );
+      }
+      await receiving.commit();
       log.resetTo(ready.snapshot.metadata.index, ready.snapshot.metadata.term);
     }
     if (ready.entries.length > 0) log.append(ready.entries);
@@ -260,9 +294,9 @@ export class TesseraNode {
       await Promise.all([log.sync(), stable.sync()]);
       stopTimer();
     }
-    this.#transport.send(ready.messagesAfterPersist);
+    this.#send(ready.messagesAfterPersist);
     if (ready.snapshot !== undefined) {
-      await this.#state.restore(ready.snapshot);
+      await this.#state.restore(snapshots, ready.snapshot);
       this.#snapshotIndex = ready.snapshot.metadata.index;
       this.metrics.snapshots.inc({ kind: 'installed' });
     }
@@ -275,6 +309,49 @@ export class TesseraNode {
     // The directory is a new object exactly when applying changed it.
     if (this.#state.members !== this.#peersFrom) this.#updatePeers();
     this.#maybeSnapshot();
+  }
+
+  /**
+   * Hands messages to the transport. Snapshot chunks first get their bytes
+   * from the snapshot store, read in order per peer off the Raft loop; a
+   * chunk of a snapshot since superseded tells the core the transfer
+   * failed, and it starts again from the latest.
+   */
+  #send(messages: readonly Message[]): void {
+    const direct: Message[] = [];
+    for (const m of messages) {
+      if (!isUnfilledSnapshotChunk(m)) {
+        direct.push(m);
+        continue;
+      }
+      this.metrics.snapshotChunksSent.inc();
+      const chunk = m.snapshot as SnapshotChunk;
+      const previous = this.#chunkReads.get(m.to) ?? Promise.resolve();
+      const read = previous.then(async () => {
+        try {
+          const data = await this.#stores.snapshots.readChunk(
+            chunk.metadata.index,
+            chunk.offset,
+            chunk.length,
+          );
+          if (!this.#closed) this.#transport.send([fillSnapshotChunk(m, data)]);
+        } catch (error) {
+          this.#logger.info(
+            { peer: m.to, index: chunk.metadata.index, error: (error as Error).message },
+            'cannot read a snapshot chunk to send; the transfer starts again',
+          );
+          if (!this.#closed) {
+            this.#raw.reportSnapshot(m.to, false);
+            this.#schedule();
+          }
+        }
+      });
+      this.#chunkReads.set(m.to, read);
+      void read.finally(() => {
+        if (this.#chunkReads.get(m.to) === read) this.#chunkReads.delete(m.to);
+      });
+    }
+    if (direct.length > 0) this.#transport.send(direct);
   }
 
   async #apply(entries: readonly Entry[]): Promise<void> {

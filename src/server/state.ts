@@ -9,7 +9,8 @@
  * @module
  */
 import { type Database, open, type RootDatabase } from 'lmdb';
-import { decode, decodeMultiple, encode } from '../codec/msgpack.ts';
+import { UnavailableError } from '../base/errors.ts';
+import { decode, encode, MultiDecoder } from '../codec/msgpack.ts';
 import { decodeConfChange, nextConfState } from '../raft/conf-change.ts';
 import type { SnapshotSink, SnapshotStore } from '../raft/stores.ts';
 import {
@@ -17,8 +18,8 @@ import {
   type Entry,
   EntryType,
   type NodeId,
-  type Snapshot,
   type SnapshotMetadata,
+  type SnapshotRef,
 } from '../raft/types.ts';
 import {
   decodeRequest,
@@ -27,6 +28,7 @@ import {
   type KvCommand,
   type KvOutput,
 } from '../sim/kv-machine.ts';
+import { CorruptionError } from '../storage/errors.ts';
 import { decodeMemberInfo, type MemberInfo, memberInfoFrom } from './member.ts';
 
 /** First byte of a publish entry; KV requests are JSON and start with `{`. */
@@ -52,8 +54,17 @@ function decodePublish(data: Uint8Array): { id: NodeId; info: MemberInfo } | und
   return info === undefined ? undefined : { id: value.id, info };
 }
 
-/** `[key, value]` pairs per record of a snapshot image. */
+/** Most `[key, value]` pairs per record of a snapshot image. */
 export const IMAGE_PAIRS_PER_RECORD = 1000;
+/** A record of a snapshot image ends once its keys and values pass this many bytes. */
+export const IMAGE_RECORD_BYTES_TARGET = 1024 * 1024;
+/**
+ * The largest record a restore accepts: the target plus one pair at the
+ * API's limits (4 KiB key, 1 MiB value), doubled for MessagePack framing.
+ */
+export const IMAGE_RECORD_BYTES_MAX = 2 * (IMAGE_RECORD_BYTES_TARGET + 4096 + 1024 * 1024);
+/** Snapshot bytes read per step of a restore (one LMDB transaction each). */
+export const RESTORE_READ_BYTES = 1024 * 1024;
 
 /** The result of applying one entry: the proposal it answers, if any. */
 export type AppliedResult = KvApplied | undefined;
@@ -66,6 +77,8 @@ export class LmdbState {
   #applied: number;
   #confState: ConfState;
   #members: Map<NodeId, MemberInfo>;
+  /** The snapshot index a restore under way (or cut short by a crash) is installing. */
+  #restoring: number | undefined;
 
   private constructor(root: RootDatabase) {
     this.#root = root;
@@ -74,6 +87,22 @@ export class LmdbState {
     this.#applied = (this.#meta.get('applied') as number | undefined) ?? 0;
     this.#confState = (this.#meta.get('confState') as ConfState | undefined) ?? { voters: [], learners: [] };
     this.#members = new Map((this.#meta.get('members') as [NodeId, MemberInfo][] | undefined) ?? []);
+    this.#restoring = this.#meta.get('restoring') as number | undefined;
+  }
+
+  /**
+   * The index of a snapshot whose restore is under way, or was cut short by
+   * a crash (the data is then part old, part new: restore it again before
+   * serving anything).
+   */
+  get restoring(): number | undefined {
+    return this.#restoring;
+  }
+
+  #checkReadable(): void {
+    if (this.#restoring !== undefined) {
+      throw new UnavailableError(`Cannot read: snapshot ${this.#restoring} is being restored; retry`);
+    }
   }
 
   /** Opens (creating) the state in directory `path`. */
@@ -96,8 +125,13 @@ export class LmdbState {
     return this.#members;
   }
 
-  /** Reads a key as of {@link applied}. */
+  /**
+   * Reads a key as of {@link applied}.
+   *
+   * @throws {UnavailableError} while a snapshot is being restored.
+   */
   get(key: string): string | undefined {
+    this.#checkReadable();
     return this.#kv.get(key);
   }
 
@@ -167,8 +201,13 @@ export class LmdbState {
     return [...entries.slice(0, skipped).map(() => undefined), ...results];
   }
 
-  /** Runs a read-only command against the applied state. */
+  /**
+   * Runs a read-only command against the applied state.
+   *
+   * @throws {UnavailableError} while a snapshot is being restored.
+   */
   read(command: KvCommand): KvOutput {
+    this.#checkReadable();
     return executeKvCommand(
       {
         get: (key) => this.#kv.get(key),
@@ -183,7 +222,8 @@ export class LmdbState {
   /**
    * Writes the state into `write` as a snapshot image: a header record
    * (`{ applied, confState, members }`) then records of up to
-   * {@link IMAGE_PAIRS_PER_RECORD} `[key, value]` pairs, each MessagePack.
+   * {@link IMAGE_PAIRS_PER_RECORD} `[key, value]` pairs and about
+   * {@link IMAGE_RECORD_BYTES_TARGET} bytes, each MessagePack.
    *
    * It reads one LMDB read transaction, so the image is the state as of one
    * applied index (returned, with the membership there) however many
@@ -206,11 +246,14 @@ export class LmdbState {
       const write = await begin({ applied, confState });
       await write(encode({ applied, confState, members }));
       let pairs: [string, string][] = [];
+      let bytes = 0;
       for (const { key, value } of this.#kv.getRange({ transaction })) {
         pairs.push([key, value]);
-        if (pairs.length < IMAGE_PAIRS_PER_RECORD) continue;
+        bytes += key.length + value.length;
+        if (pairs.length < IMAGE_PAIRS_PER_RECORD && bytes < IMAGE_RECORD_BYTES_TARGET) continue;
         await write(encode(pairs));
         pairs = [];
+        bytes = 0;
         await new Promise((resolve) => setImmediate(resolve));
       }
       if (pairs.length > 0) await write(encode(pairs));
@@ -229,7 +272,7 @@ export class LmdbState {
     let sink: SnapshotSink | undefined;
     let offset = 0;
     await this.writeImage(async ({ applied, confState }) => {
-      const opened = snapshots.receive({ index: applied, term: termOf(applied), confState });
+      const opened = snapshots.create({ index: applied, term: termOf(applied), confState });
       sink = opened;
       return async (bytes) => {
         await opened.write(offset, bytes);
@@ -240,23 +283,72 @@ export class LmdbState {
     return (await sink.commit()).metadata;
   }
 
-  /** Replaces the state with a snapshot's image (see {@link writeImage}), durably, in one transaction. */
-  async restore(snapshot: Snapshot): Promise<void> {
-    const records = decodeMultiple(snapshot.data);
-    const header = records[0] as { members?: [NodeId, MemberInfo][] } | undefined;
-    const members = header?.members ?? [];
+  /**
+   * Replaces the state with the image (see {@link writeImage}) of the
+   * snapshot `ref` names, read from `snapshots` a chunk at a time, so
+   * neither the snapshot nor the state is ever held whole in memory.
+   *
+   * It takes many LMDB transactions (one per chunk): the first marks the
+   * restore under way ({@link restoring}) and clears the data, the last
+   * records the snapshot's index, membership and directory and clears the
+   * mark. Reads are refused meanwhile (`UNAVAILABLE`); a crash in between
+   * leaves the mark, and the member restores again on start.
+   *
+   * @param readBytes snapshot bytes read per step.
+   * @throws {CorruptionError} (rejects) when the image does not decode.
+   */
+  async restore(
+    snapshots: Pick<SnapshotStore, 'readChunk'>,
+    ref: SnapshotRef,
+    readBytes = RESTORE_READ_BYTES,
+  ): Promise<void> {
+    const { index, confState } = ref.metadata;
+    this.#restoring = index;
     await this.#root.transaction(() => {
+      this.#meta.put('restoring', index);
       this.#kv.clearSync();
-      for (const record of records.slice(1)) {
-        for (const [key, value] of record as [string, string][]) this.#kv.put(key, value);
-      }
-      this.#meta.put('applied', snapshot.metadata.index);
-      this.#meta.put('confState', snapshot.metadata.confState);
-      this.#meta.put('members', members);
     });
-    this.#applied = snapshot.metadata.index;
-    this.#confState = snapshot.metadata.confState;
-    this.#members = new Map(members);
+    const decoder = new MultiDecoder(IMAGE_RECORD_BYTES_MAX);
+    let members: [NodeId, MemberInfo][] | undefined;
+    const bad = (why: string) =>
+      new CorruptionError(`Cannot restore snapshot ${index}: ${why}`, { details: { index } });
+    for (let offset = 0; offset < ref.totalBytes; ) {
+      const chunk = await snapshots.readChunk(index, offset, readBytes);
+      if (chunk.length === 0) throw bad(`its data ends at ${offset} of ${ref.totalBytes} bytes`);
+      offset += chunk.length;
+      let records: unknown[];
+      try {
+        records = decoder.push(chunk);
+      } catch (error) {
+        throw bad((error as Error).message);
+      }
+      if (records.length === 0) continue;
+      await this.#root.transaction(() => {
+        for (const record of records) {
+          if (members === undefined) {
+            members = (record as { members?: [NodeId, MemberInfo][] } | null)?.members ?? [];
+            continue;
+          }
+          for (const [key, value] of record as [string, string][]) this.#kv.put(key, value);
+        }
+      });
+    }
+    try {
+      decoder.end();
+    } catch (error) {
+      throw bad((error as Error).message);
+    }
+    const directory = members ?? [];
+    await this.#root.transaction(() => {
+      this.#meta.put('applied', index);
+      this.#meta.put('confState', confState);
+      this.#meta.put('members', directory);
+      this.#meta.remove('restoring');
+    });
+    this.#applied = index;
+    this.#confState = confState;
+    this.#members = new Map(directory);
+    this.#restoring = undefined;
   }
 
   async close(): Promise<void> {

@@ -6,10 +6,11 @@
  *
  * @module
  */
+import { fillFromSnapshot, SnapshotAssembler, snapshotRef } from '../raft/memory-storage.ts';
 import { MemoryLogStore, MemorySnapshotStore, MemoryStableStore } from '../raft/memory-stores.ts';
 import type { RaftStorage } from '../raft/storage.ts';
 import { bootstrapStores, storageFromStores } from '../raft/stores.ts';
-import type { ConfState, Entry, HardState, Snapshot } from '../raft/types.ts';
+import type { ConfState, Message, Ready, Snapshot } from '../raft/types.ts';
 
 /**
  * One member's storage with a crash model. A Ready's snapshot, entries and
@@ -22,6 +23,8 @@ export class SimDisk {
   readonly #snapshots = new MemorySnapshotStore();
   // A Ready's snapshot waits here until the sync: saving it to the store would make it durable at once.
   #unsyncedSnapshot: Snapshot | undefined;
+  // Chunks of a snapshot being received: volatile, like a temp file not yet committed.
+  readonly #receiving = new SnapshotAssembler();
   #storage: RaftStorage;
   #dirty = false;
   /** Snapshots, entries and hard states written, counting lost ones (for statistics). */
@@ -39,7 +42,12 @@ export class SimDisk {
     return storageFromStores({
       log: this.#log,
       stable: this.#stable,
-      snapshots: { latest: () => this.#unsyncedSnapshot ?? this.#snapshots.latest() },
+      snapshots: {
+        latest: () => {
+          const latest = this.latestSnapshot();
+          return latest === undefined ? undefined : snapshotRef(latest);
+        },
+      },
     });
   }
 
@@ -48,8 +56,26 @@ export class SimDisk {
     return this.#storage;
   }
 
-  /** Writes a Ready's snapshot, entries and hard state (not yet durable). */
-  write(snapshot: Snapshot | undefined, entries: readonly Entry[], hardState: HardState | undefined): void {
+  /** The latest snapshot with its bytes (written, perhaps not yet durable). */
+  latestSnapshot(): Snapshot | undefined {
+    return this.#unsyncedSnapshot ?? this.#snapshots.latestWithData();
+  }
+
+  /** `m` with its snapshot chunk's bytes, or undefined when that snapshot was superseded. */
+  fillChunk(m: Message): Message | undefined {
+    return fillFromSnapshot(this.latestSnapshot(), m);
+  }
+
+  /**
+   * Writes a Ready's snapshot chunks, snapshot, entries and hard state (not
+   * yet durable).
+   *
+   * @returns the snapshot `ref` names, assembled from its chunks, when set.
+   */
+  write(ready: Pick<Ready, 'snapshot' | 'snapshotChunks' | 'entries' | 'hardState'>): Snapshot | undefined {
+    const { entries, hardState } = ready;
+    this.#receiving.write(ready.snapshotChunks);
+    const snapshot = ready.snapshot === undefined ? undefined : this.#receiving.take(ready.snapshot);
     if (snapshot !== undefined) {
       this.#written();
       const { index, term } = snapshot.metadata;
@@ -67,6 +93,7 @@ export class SimDisk {
       this.#written();
       this.#stable.setHardState(hardState);
     }
+    return snapshot;
   }
 
   #written(): void {
@@ -92,6 +119,7 @@ export class SimDisk {
   /** Loses every unsynced write: after a restart the member sees only what was durable. */
   crash(): void {
     this.#unsyncedSnapshot = undefined;
+    this.#receiving.clear();
     this.#log.crash();
     this.#stable.crash();
     this.#snapshots.crash();

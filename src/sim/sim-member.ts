@@ -12,9 +12,11 @@ import {
   type ConfState,
   type Entry,
   EntryType,
+  type Message,
   type NodeId,
   type ReadState,
   type Ready,
+  type Snapshot,
 } from '../raft/types.ts';
 import { type KvApplied, KvMachine } from './kv-machine.ts';
 import { SimDisk } from './sim-disk.ts';
@@ -31,6 +33,8 @@ export interface SimMemberSink {
 
 interface PendingReady {
   readonly ready: Ready;
+  /** The snapshot the Ready completed, with its bytes. */
+  readonly received: Snapshot | undefined;
   readonly syncAt: number;
 }
 
@@ -77,7 +81,8 @@ export class SimMember {
   #start(): void {
     const snapshot = this.disk.storage.snapshot();
     this.machine = new KvMachine();
-    this.machine.restore(snapshot.data);
+    const data = this.disk.latestSnapshot()?.data;
+    if (data !== undefined) this.machine.restore(data);
     this.node = new RawNode({
       id: this.id,
       storage: this.disk.storage,
@@ -121,16 +126,16 @@ export class SimMember {
       if (this.#pending === undefined) {
         if (!node.hasReady()) return;
         const ready = node.ready();
-        for (const m of ready.messages) sink.send(m);
+        this.#send(node, ready.messages, sink);
         for (const readState of ready.readStates) sink.readState(this, readState);
-        this.disk.write(ready.snapshot, ready.entries, ready.hardState);
-        this.#pending = { ready, syncAt: now + syncTicks() };
+        const received = this.disk.write(ready);
+        this.#pending = { ready, received, syncAt: now + syncTicks() };
       }
-      const { ready, syncAt } = this.#pending;
+      const { ready, received, syncAt } = this.#pending;
       if (now < syncAt) return;
       this.disk.sync();
-      for (const m of ready.messagesAfterPersist) sink.send(m);
-      if (ready.snapshot !== undefined) this.machine.restore(ready.snapshot.data);
+      this.#send(node, ready.messagesAfterPersist, sink);
+      if (received !== undefined) this.machine.restore(received.data);
       for (const entry of ready.committedEntries) {
         if (ready.snapshot !== undefined && entry.index <= ready.snapshot.metadata.index) continue;
         // Membership changes take effect in the core (RawNode.advance); the KV machine sees only data.
@@ -143,6 +148,15 @@ export class SimMember {
       this.#maybeSnapshot(node);
     }
     throw new Error(`Member ${this.id} did not settle within 100 Ready rounds in one tick`);
+  }
+
+  /** Sends `messages`, snapshot chunks with their bytes (one of a superseded snapshot is reported lost). */
+  #send(node: RawNode, messages: readonly Message[], sink: SimMemberSink): void {
+    for (const m of messages) {
+      const filled = this.disk.fillChunk(m);
+      if (filled === undefined) node.reportSnapshot(m.to, false);
+      else sink.send(filled);
+    }
   }
 
   #maybeSnapshot(node: RawNode): void {

@@ -8,7 +8,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { CancelledError, InvalidArgumentError, TooLargeError } from '../base/errors.ts';
 import type { SnapshotSink } from '../raft/stores.ts';
-import type { Snapshot, SnapshotMetadata } from '../raft/types.ts';
+import type { SnapshotMetadata, SnapshotRef } from '../raft/types.ts';
 import { unlinkIfPresent, writeFully } from './files.ts';
 import {
   crc32Continue,
@@ -26,7 +26,7 @@ export interface SnapshotSinkHost {
    * and syncs the temporary file and returns its path), then renames it
    * into place.
    */
-  installReceived(metadata: SnapshotMetadata, finish: () => Promise<string>): Promise<Snapshot>;
+  installReceived(metadata: SnapshotMetadata, finish: () => Promise<string>): Promise<SnapshotRef>;
 }
 
 /**
@@ -107,7 +107,7 @@ export class DiskSnapshotSink implements SnapshotSink {
     );
   }
 
-  commit(): Promise<Snapshot> {
+  commit(): Promise<SnapshotRef> {
     try {
       this.#checkOpen('commit');
     } catch (error) {
@@ -152,6 +152,11 @@ export class DiskSnapshotSink implements SnapshotSink {
       .catch(() => undefined)
       .then(() => unlinkIfPresent(this.#temporary))
       .catch(() => undefined);
+  }
+
+  /** Whether it was committed or cancelled (nothing more will happen to it). */
+  get finished(): boolean {
+    return this.#state === 'committed' || typeof this.#state === 'object';
   }
 
   /** Resolves once a cancelled receive's file is deleted. */

@@ -4,23 +4,24 @@
  *
  * @module
  */
-import { mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
+import { mkdir, open, readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CancelledError, CompactedError, InvalidArgumentError, TooLargeError } from '../base/errors.ts';
 import { getDefaultLogger, type Logger } from '../base/logger.ts';
 import { SNAPSHOT_BYTES_MAX } from '../raft/snapshot-transfer.ts';
 import type { SnapshotSink, SnapshotStore } from '../raft/stores.ts';
-import type { Snapshot, SnapshotMetadata } from '../raft/types.ts';
+import type { Snapshot, SnapshotMetadata, SnapshotRef } from '../raft/types.ts';
 import { DiskSnapshotSink } from './disk-snapshot-sink.ts';
 import { CorruptionError } from './errors.ts';
 import { isErrorCode, readFully, syncDirectory, unlinkIfPresent, writeFully } from './files.ts';
 import {
+  checkSnapshotFile,
   crc32Continue,
-  decodeSnapshotFile,
   encodeSnapshotHeader,
   encodeSnapshotMetadata,
   parseSnapshotFileName,
   SNAPSHOT_FILE_HEADER_BYTES,
+  type SnapshotFile,
   snapshotFileName,
 } from './snapshot-file.ts';
 
@@ -34,8 +35,7 @@ export interface DiskSnapshotStoreOptions {
 
 const TEMPORARY = /^snapshot-[0-9a-f]{16}\.snap\.\d+\.tmp$/;
 
-interface Latest {
-  readonly snapshot: Snapshot;
+interface Latest extends SnapshotFile {
   readonly path: string;
 }
 
@@ -46,8 +46,10 @@ interface Latest {
  * whole. The older file is deleted once the newer one is durable. Saves,
  * commits and deletions run one at a time, in call order.
  *
- * The latest snapshot's bytes are also kept in memory (`latest()` is
- * synchronous and returns them); `readChunk` reads from the file.
+ * Only the latest snapshot's metadata and size are kept in memory; its
+ * bytes are read from the file, a chunk at a time (`readChunk`), so no
+ * snapshot is ever held whole in memory. Files are checked (checksum) a
+ * piece at a time on open and before a received one is installed.
  *
  * @example
  * ```ts
@@ -61,6 +63,7 @@ export class DiskSnapshotStore implements SnapshotStore {
   readonly #dir: string;
   #latest: Latest | undefined;
   #sink: DiskSnapshotSink | undefined;
+  readonly #created = new Set<DiskSnapshotSink>();
   // Invariant: settles after every install started so far; never rejects.
   #queue: Promise<void> = Promise.resolve();
   #temporaries = 0;
@@ -105,16 +108,16 @@ export class DiskSnapshotStore implements SnapshotStore {
         continue;
       }
       try {
-        const snapshot = decodeSnapshotFile(path, await readFile(path));
-        if (snapshot.metadata.index !== index) {
+        const file = await checkSnapshotFile(path);
+        if (file.snapshot.metadata.index !== index) {
           throw new CorruptionError(
-            `Cannot open the snapshot: ${path} holds index ${snapshot.metadata.index}`,
+            `Cannot open the snapshot: ${path} holds index ${file.snapshot.metadata.index}`,
             {
               details: { file: path, offset: 0 },
             },
           );
         }
-        latest = { snapshot, path };
+        latest = { ...file, path };
       } catch (error) {
         if (!(error instanceof CorruptionError)) throw error;
         logger.error(
@@ -129,11 +132,11 @@ export class DiskSnapshotStore implements SnapshotStore {
     return new DiskSnapshotStore(dir, bytesMax, latest);
   }
 
-  latest(): Snapshot | undefined {
+  latest(): SnapshotRef | undefined {
     return this.#latest?.snapshot;
   }
 
-  /** Saves `snapshot` durably (see the class doc). The store keeps `snapshot.data`: do not modify it. */
+  /** Saves `snapshot` durably (see the class doc). */
   save(snapshot: Snapshot): Promise<void> {
     return this.#enqueue(async () => {
       const { index } = snapshot.metadata;
@@ -159,7 +162,11 @@ export class DiskSnapshotStore implements SnapshotStore {
         } finally {
           await handle.close();
         }
-        await this.#installFile(temporary, snapshot);
+        const file = {
+          snapshot: { metadata: snapshot.metadata, totalBytes: snapshot.data.length },
+          dataOffset: SNAPSHOT_FILE_HEADER_BYTES + metadata.length,
+        };
+        await this.#installFile(temporary, file);
       } finally {
         await unlinkIfPresent(temporary);
       }
@@ -169,37 +176,56 @@ export class DiskSnapshotStore implements SnapshotStore {
   receive(metadata: SnapshotMetadata): SnapshotSink {
     this.#check('receive', metadata.index);
     this.#sink?.cancel('superseded by another receive');
-    const sink = new DiskSnapshotSink(
-      {
-        snapshotBytesMax: this.snapshotBytesMax,
-        installReceived: (received, finish) => this.#installReceived(received, finish),
-      },
-      metadata,
-      this.#temporaryPath(metadata.index),
-    );
+    const sink = this.#newSink(metadata);
     this.#sink = sink;
     return sink;
   }
 
-  #installReceived(metadata: SnapshotMetadata, finish: () => Promise<string>): Promise<Snapshot> {
+  create(metadata: SnapshotMetadata): SnapshotSink {
+    this.#check('create', metadata.index);
+    for (const earlier of this.#created) if (earlier.finished) this.#created.delete(earlier);
+    const sink = this.#newSink(metadata, () => this.#created.delete(sink));
+    this.#created.add(sink);
+    return sink;
+  }
+
+  #newSink(metadata: SnapshotMetadata, done?: () => void): DiskSnapshotSink {
+    return new DiskSnapshotSink(
+      {
+        snapshotBytesMax: this.snapshotBytesMax,
+        installReceived: async (received, finish) => {
+          try {
+            return await this.#installReceived(received, finish);
+          } finally {
+            done?.();
+          }
+        },
+      },
+      metadata,
+      this.#temporaryPath(metadata.index),
+    );
+  }
+
+  #installReceived(metadata: SnapshotMetadata, finish: () => Promise<string>): Promise<SnapshotRef> {
     return this.#enqueue(async () => {
       this.#check('commit', metadata.index);
       const temporary = await finish();
-      // Read back and checked before it becomes visible: latest() serves these bytes.
-      const snapshot = decodeSnapshotFile(temporary, await readFile(temporary));
-      await this.#installFile(temporary, snapshot);
-      return snapshot;
+      // Read back and checked before it becomes visible: readChunk serves these bytes.
+      const file = await checkSnapshotFile(temporary);
+      await this.#installFile(temporary, file);
+      return file.snapshot;
     });
   }
 
   /** Renames a synced temporary file into place, then deletes the previous latest. */
-  async #installFile(temporary: string, snapshot: Snapshot): Promise<void> {
-    this.#check('install', snapshot.metadata.index);
-    const path = join(this.#dir, snapshotFileName(snapshot.metadata.index));
+  async #installFile(temporary: string, file: SnapshotFile): Promise<void> {
+    const { index } = file.snapshot.metadata;
+    this.#check('install', index);
+    const path = join(this.#dir, snapshotFileName(index));
     await rename(temporary, path);
     await syncDirectory(this.#dir);
     const previous = this.#latest;
-    this.#latest = { snapshot, path };
+    this.#latest = { ...file, path };
     if (previous !== undefined && previous.path !== path) await unlinkIfPresent(previous.path);
   }
 
@@ -215,7 +241,7 @@ export class DiskSnapshotStore implements SnapshotStore {
         `Cannot read snapshot ${index}: the latest is at ${latest?.snapshot.metadata.index ?? 'none'}`,
       );
     }
-    const size = latest.snapshot.data.length;
+    const size = latest.snapshot.totalBytes;
     if (!Number.isSafeInteger(offset) || offset < 0 || offset > size) {
       throw new RangeError(`Cannot read snapshot ${index} at ${offset}: it has ${size} bytes`);
     }
@@ -229,11 +255,9 @@ export class DiskSnapshotStore implements SnapshotStore {
       throw error;
     }
     try {
-      const header = await readFully(handle, SNAPSHOT_FILE_HEADER_BYTES, 0);
-      const dataOffset = SNAPSHOT_FILE_HEADER_BYTES + header.readUInt32BE(5);
-      const length = Math.min(bytesMax, header.readUInt32BE(9) - offset);
+      const length = Math.min(bytesMax, size - offset);
       if (length <= 0) return new Uint8Array(0);
-      const chunk = await readFully(handle, length, dataOffset + offset);
+      const chunk = await readFully(handle, length, latest.dataOffset + offset);
       return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
     } finally {
       await handle.close();
@@ -288,9 +312,11 @@ export class DiskSnapshotStore implements SnapshotStore {
 
   async #stop(reason: string): Promise<void> {
     this.#stopped ??= reason;
-    this.#sink?.cancel(`the store was ${reason}`);
+    const sinks = [...this.#created, ...(this.#sink === undefined ? [] : [this.#sink])];
+    for (const sink of sinks) sink.cancel(`the store was ${reason}`);
     await this.#queue;
-    await this.#sink?.settled();
+    await Promise.all(sinks.map((sink) => sink.settled()));
     this.#sink = undefined;
+    this.#created.clear();
   }
 }

@@ -18,10 +18,12 @@
  *
  * @module
  */
+import { open } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { decode, encode } from '../codec/msgpack.ts';
-import type { Snapshot, SnapshotMetadata } from '../raft/types.ts';
+import type { SnapshotMetadata, SnapshotRef } from '../raft/types.ts';
 import { corruptionAt } from './errors.ts';
+import { readFully } from './files.ts';
 
 /** First bytes of every snapshot file. */
 export const SNAPSHOT_FILE_MAGIC = Buffer.from('TSNP', 'latin1');
@@ -98,38 +100,64 @@ function decodeMetadata(bytes: Uint8Array): SnapshotMetadata {
   };
 }
 
+/** Bytes read at a time when checking a snapshot file. */
+const CHECK_READ_BYTES = 1024 * 1024;
+
+/** A checked snapshot file: what it holds and where its data starts. */
+export interface SnapshotFile {
+  readonly snapshot: SnapshotRef;
+  /** File offset of the first data byte. */
+  readonly dataOffset: number;
+}
+
 /**
- * The snapshot a file's bytes hold. The data is a plain `Uint8Array` view into `bytes`.
+ * Reads and checks the snapshot file at `path` a piece at a time (never
+ * all of it in memory): the header, the metadata, and the checksum over
+ * every byte after the header.
  *
- * @throws {CorruptionError} when the bytes are not a whole, checksummed
- * snapshot file.
+ * @throws {CorruptionError} (rejects) when the file is not a whole,
+ * checksummed snapshot file.
  */
-export function decodeSnapshotFile(path: string, bytes: Buffer): Snapshot {
+export async function checkSnapshotFile(path: string): Promise<SnapshotFile> {
   const bad = (offset: number, why: string) => corruptionAt('the snapshot', path, offset, why);
-  if (bytes.length < SNAPSHOT_FILE_HEADER_BYTES || !bytes.subarray(0, 4).equals(SNAPSHOT_FILE_MAGIC)) {
-    throw bad(0, 'it does not start with a snapshot header');
-  }
-  if (bytes[4] !== SNAPSHOT_FILE_VERSION) throw bad(4, `format version ${bytes[4]} is unknown`);
-  const metadataBytes = bytes.readUInt32BE(5);
-  const dataBytes = bytes.readUInt32BE(9);
-  if (SNAPSHOT_FILE_HEADER_BYTES + metadataBytes + dataBytes !== bytes.length) {
-    throw bad(
-      5,
-      `the header says ${metadataBytes + dataBytes} bytes follow, the file has ${bytes.length - SNAPSHOT_FILE_HEADER_BYTES}`,
-    );
-  }
-  const body = bytes.subarray(SNAPSHOT_FILE_HEADER_BYTES);
-  if (crc32(body) !== bytes.readUInt32BE(13))
-    throw bad(SNAPSHOT_FILE_HEADER_BYTES, 'the checksum does not match');
-  let metadata: SnapshotMetadata;
+  const handle = await open(path, 'r');
   try {
-    metadata = decodeMetadata(body.subarray(0, metadataBytes));
-  } catch (error) {
-    throw bad(
-      SNAPSHOT_FILE_HEADER_BYTES,
-      `checksummed metadata does not decode: ${(error as Error).message}`,
-    );
+    const size = (await handle.stat()).size;
+    const header =
+      size < SNAPSHOT_FILE_HEADER_BYTES ? undefined : await readFully(handle, SNAPSHOT_FILE_HEADER_BYTES, 0);
+    if (header === undefined || !header.subarray(0, 4).equals(SNAPSHOT_FILE_MAGIC)) {
+      throw bad(0, 'it does not start with a snapshot header');
+    }
+    if (header[4] !== SNAPSHOT_FILE_VERSION) throw bad(4, `format version ${header[4]} is unknown`);
+    const metadataBytes = header.readUInt32BE(5);
+    const dataBytes = header.readUInt32BE(9);
+    if (SNAPSHOT_FILE_HEADER_BYTES + metadataBytes + dataBytes !== size) {
+      throw bad(
+        5,
+        `the header says ${metadataBytes + dataBytes} bytes follow, the file has ${size - SNAPSHOT_FILE_HEADER_BYTES}`,
+      );
+    }
+    let crc = 0;
+    for (let at = SNAPSHOT_FILE_HEADER_BYTES; at < size; ) {
+      const piece = await readFully(handle, Math.min(CHECK_READ_BYTES, size - at), at);
+      crc = crc32(piece, crc);
+      at += piece.length;
+    }
+    if (crc !== header.readUInt32BE(13)) throw bad(SNAPSHOT_FILE_HEADER_BYTES, 'the checksum does not match');
+    let metadata: SnapshotMetadata;
+    try {
+      metadata = decodeMetadata(await readFully(handle, metadataBytes, SNAPSHOT_FILE_HEADER_BYTES));
+    } catch (error) {
+      throw bad(
+        SNAPSHOT_FILE_HEADER_BYTES,
+        `checksummed metadata does not decode: ${(error as Error).message}`,
+      );
+    }
+    return {
+      snapshot: { metadata, totalBytes: dataBytes },
+      dataOffset: SNAPSHOT_FILE_HEADER_BYTES + metadataBytes,
+    };
+  } finally {
+    await handle.close();
   }
-  const data = new Uint8Array(body.buffer, body.byteOffset + metadataBytes, dataBytes);
-  return { metadata, data };
 }
