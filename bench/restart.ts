@@ -1,7 +1,9 @@
 /**
  * `npm run bench -- restart`: how long a member takes from process start to
  * serving, with a large state (default 1 GiB: 1 Mi keys of 1 KiB) against
- * the same member with an empty state, in the same run.
+ * the same member with an empty state, in the same run; then how long a new
+ * member takes to catch up on that state by snapshot, and the peak memory
+ * (RSS) of every process, against the state's size.
  *
  * The large state is built the way a member builds it (WAL appends, LMDB
  * applies, then a snapshot and compaction), directly through the stores
@@ -9,15 +11,17 @@
  *
  * Set `TESSERA_RESTART_BYTES` to change the state size.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { RecordingLogger } from '../src/base/logger.ts';
+import { memberAddCommand, statusCommand } from '../src/cli/client-commands.ts';
 import { openDiskStores } from '../src/cli/start.ts';
 import { bootstrapStores } from '../src/raft/stores.ts';
 import { type Entry, EntryType } from '../src/raft/types.ts';
+import type { NodeStatus } from '../src/server/api.ts';
 import { encodeMemberInfo, memberIdOf } from '../src/server/member.ts';
 import { LmdbState } from '../src/server/state.ts';
 import { encodeRequest } from '../src/sim/kv-machine.ts';
@@ -64,45 +68,141 @@ async function buildState(dir: string, bytes: number): Promise<number> {
   return count;
 }
 
-/** Milliseconds from spawning `tessera start` on `dir` to its ready line. */
-async function timeStart(dir: string): Promise<number> {
-  const started = performance.now();
+interface BenchMember {
+  readonly name: string;
+  readonly peer: string;
+  readonly client: string;
+  readonly http: string;
+}
+
+const R1: BenchMember = {
+  name: 'r1',
+  peer: '127.0.0.1:23801',
+  client: '127.0.0.1:23791',
+  http: '127.0.0.1:23811',
+};
+const R2: BenchMember = {
+  name: 'r2',
+  peer: '127.0.0.1:23802',
+  client: '127.0.0.1:23792',
+  http: '127.0.0.1:23812',
+};
+
+/** Peak resident memory of process `pid` so far (Linux's VmHWM), in bytes; 0 where /proc has no answer. */
+function peakRssBytes(pid: number): number {
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match === null ? 0 : Number(match[1]) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** Spawns `tessera start` for `member` on `dir`; resolves with the process once it prints its ready line. */
+async function startMember(
+  dir: string,
+  member: BenchMember,
+  options: { initialCluster: string; existing?: boolean },
+): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
     [
       BIN,
       'start',
       '--name',
-      'r1',
+      member.name,
       '--data',
       dir,
       '--listen-peer',
-      '127.0.0.1:23801',
+      member.peer,
       '--listen-client',
-      '127.0.0.1:23791',
+      member.client,
       '--listen-http',
-      '127.0.0.1:23811',
+      member.http,
       '--initial-cluster',
-      'r1=127.0.0.1:23801',
+      options.initialCluster,
+      '--initial-cluster-state',
+      options.existing === true ? 'existing' : 'new',
       '--log-level',
-      'warn',
+      process.env['BENCH_LOG_LEVEL'] ?? 'warn',
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   try {
     await new Promise<void>((resolve, reject) => {
-      createInterface({ input: child.stdout }).on('line', (line) => {
+      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
         if (line.includes('"ready":true')) resolve();
       });
-      child.once('exit', (code) => reject(new Error(`tessera start exited ${code}`)));
+      child.once('exit', (code) => reject(new Error(`tessera start ${member.name} exited ${code}`)));
     });
-    return performance.now() - started;
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Milliseconds from spawning `tessera start` on `dir` to its ready line, and the member's peak RSS then. */
+async function timeStart(dir: string): Promise<{ ms: number; rss: number }> {
+  const started = performance.now();
+  const child = await startMember(dir, R1, { initialCluster: `r1=${R1.peer}` });
+  try {
+    return { ms: performance.now() - started, rss: peakRssBytes(child.pid ?? 0) };
   } finally {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
+    await stop(child);
   }
 }
+
+/**
+ * Starts the member on `dir`, adds an empty learner, and times until the
+ * learner has applied everything (by snapshot); peak RSS of both.
+ */
+async function timeCatchUp(
+  dir: string,
+  joinerDir: string,
+): Promise<{ ms: number; leaderRss: number; joinerRss: number; snapshotBytes: number; chunksSent: number }> {
+  const leader = await startMember(dir, R1, { initialCluster: `r1=${R1.peer}` });
+  let joiner: ChildProcess | undefined;
+  try {
+    const target = (await statusCommand([R1.client])).members[0]?.applied ?? 0;
+    await memberAddCommand([R1.client], { ...R2, voter: false });
+    const started = performance.now();
+    joiner = await startMember(joinerDir, R2, { initialCluster: `r2=${R2.peer}`, existing: true });
+    const deadline = Date.now() + 30 * 60_000;
+    for (;;) {
+      const status = await fetch(`http://${R2.http}/v1/status`).then((r) => r.json() as Promise<NodeStatus>);
+      if (status.applied >= target) break;
+      if (Date.now() > deadline)
+        throw new Error(`r2 did not catch up in 30 min (applied ${status.applied} of ${target})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const ms = performance.now() - started;
+    const metrics = await fetch(`http://${R1.http}/metrics`).then((r) => r.text());
+    const chunksSent = Number(/tessera_snapshot_chunks_sent_total (\d+)/.exec(metrics)?.[1] ?? 0);
+    const snapshotBytes = readdirSync(join(joinerDir, 'raft', 'snap'))
+      .filter((file) => file.endsWith('.snap'))
+      .reduce((sum, file) => sum + statSync(join(joinerDir, 'raft', 'snap', file)).size, 0);
+    return {
+      ms,
+      leaderRss: peakRssBytes(leader.pid ?? 0),
+      joinerRss: peakRssBytes(joiner.pid ?? 0),
+      snapshotBytes,
+      chunksSent,
+    };
+  } finally {
+    if (joiner !== undefined) await stop(joiner);
+    await stop(leader);
+  }
+}
+
+const MiB = 1024 ** 2;
 
 export async function benchRestart(): Promise<void> {
   const bytes = Number(process.env['TESSERA_RESTART_BYTES'] ?? 1024 ** 3);
@@ -114,21 +214,61 @@ export async function benchRestart(): Promise<void> {
     const buildStarted = performance.now();
     const keys = await buildState(large, bytes);
     const buildSeconds = (performance.now() - buildStarted) / 1000;
-    const emptyMs = Math.min(await timeStart(empty), await timeStart(empty));
-    const largeMs = Math.min(await timeStart(large), await timeStart(large));
-    printTable('restart: process start to serving (best of 2)', [
-      { state: 'empty', keys: 0, MiB: 0, 'ms to ready': round(emptyMs) },
-      { state: 'large', keys, MiB: Math.round(bytes / 1024 ** 2), 'ms to ready': round(largeMs) },
+    const best = (a: { ms: number; rss: number }, b: { ms: number; rss: number }) => (a.ms <= b.ms ? a : b);
+    const emptyRun = best(await timeStart(empty), await timeStart(empty));
+    const largeRun = best(await timeStart(large), await timeStart(large));
+    const catchUp = await timeCatchUp(large, join(root, 'joiner'));
+    printTable('restart: process start to serving (best of 2), and a new member catching up by snapshot', [
+      {
+        run: 'restart, empty state',
+        keys: 0,
+        'state MiB': 0,
+        ms: round(emptyRun.ms),
+        'peak RSS MiB': round(emptyRun.rss / MiB),
+      },
+      {
+        run: 'restart, large state',
+        keys,
+        'state MiB': Math.round(bytes / MiB),
+        ms: round(largeRun.ms),
+        'peak RSS MiB': round(largeRun.rss / MiB),
+      },
+      {
+        run: 'learner catch-up: sender',
+        keys,
+        'state MiB': Math.round(bytes / MiB),
+        ms: round(catchUp.ms),
+        'peak RSS MiB': round(catchUp.leaderRss / MiB),
+      },
+      {
+        run: 'learner catch-up: receiver',
+        keys,
+        'state MiB': Math.round(bytes / MiB),
+        ms: round(catchUp.ms),
+        'peak RSS MiB': round(catchUp.joinerRss / MiB),
+      },
     ]);
-    console.log(`large / empty: ${(largeMs / emptyMs).toFixed(2)}× (built in ${buildSeconds.toFixed(1)} s)`);
+    console.log(
+      `restart large / empty: ${(largeRun.ms / emptyRun.ms).toFixed(2)}× (built in ${buildSeconds.toFixed(1)} s); ` +
+        `snapshot of ${round(catchUp.snapshotBytes / MiB)} MiB sent at ${round(catchUp.snapshotBytes / MiB / (catchUp.ms / 1000))} MiB/s; ` +
+        `receiver peak RSS / snapshot size: ${(catchUp.joinerRss / Math.max(1, catchUp.snapshotBytes)).toFixed(2)}; ` +
+        `${catchUp.chunksSent} chunks sent for ${Math.ceil(catchUp.snapshotBytes / MiB)} MiB`,
+    );
     console.log(
       JSON.stringify({
         bench: 'restart',
         stateBytes: bytes,
         keys,
-        emptyMs: round(emptyMs),
-        largeMs: round(largeMs),
-        ratio: round(largeMs / emptyMs),
+        emptyMs: round(emptyRun.ms),
+        largeMs: round(largeRun.ms),
+        ratio: round(largeRun.ms / emptyRun.ms),
+        emptyPeakRssBytes: emptyRun.rss,
+        largePeakRssBytes: largeRun.rss,
+        catchUpMs: round(catchUp.ms),
+        snapshotBytes: catchUp.snapshotBytes,
+        senderPeakRssBytes: catchUp.leaderRss,
+        receiverPeakRssBytes: catchUp.joinerRss,
+        snapshotChunksSent: catchUp.chunksSent,
         buildSeconds: round(buildSeconds),
       }),
     );

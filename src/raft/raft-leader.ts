@@ -253,7 +253,7 @@ export abstract class RaftLeader extends RaftBase {
       pr.probeSent = true;
       return;
     }
-    sender.onAck(m.snapshot.offset);
+    sender.onAck(m.snapshot.offset, m.snapshot.length > 0);
     this.sendSnapshotChunks(m.from, pr);
   }
 

@@ -5,6 +5,7 @@ import { SeededRandom } from '../base/random.ts';
 import { MemoryStorage } from './memory-storage.ts';
 import { RAFT_BUGS, type RaftBug } from './raft.ts';
 import { RawNode } from './raw-node.ts';
+import { SNAPSHOT_SILENT_ROUNDS } from './snapshot-transfer.ts';
 import { appliedTexts, TestNetwork } from './test-network.ts';
 import { MessageType } from './types.ts';
 
@@ -339,7 +340,8 @@ describe('Raft snapshots (thesis §5)', () => {
       }
       return m;
     };
-    network.tick(3);
+    // The leader resends after SNAPSHOT_SILENT_ROUNDS heartbeat rounds without an acknowledgement.
+    network.tick(SNAPSHOT_SILENT_ROUNDS + 3);
     assert.equal(dropped, true, 'the scenario lost the acknowledgement of the snapshot');
     assert.notEqual(
       leader.node.raft.progress.get(3)?.state,
@@ -374,7 +376,7 @@ describe('Raft snapshots (thesis §5)', () => {
       if (m.type === MessageType.snapshotResponse && count % 4 === 0) return undefined;
       return m;
     };
-    network.tick(30);
+    network.tick(60);
     const follower = network.member(3);
     assert.equal(follower.storage.snapshot().metadata.index, applied);
     assert.deepEqual(follower.storage.snapshotWithData().data, state);
@@ -383,6 +385,30 @@ describe('Raft snapshots (thesis §5)', () => {
     network.filter = undefined;
     network.propose(1, 'after');
     assert.deepEqual(appliedTexts(follower), ['after']);
+  });
+
+  it('without loss, a pipelined transfer sends each chunk once', () => {
+    const network = new TestNetwork(3, 18, { snapshotChunkBytes: 7, snapshotChunksInflight: 3 });
+    network.elect(1);
+    network.isolate(3);
+    for (let i = 0; i < 5; i++) network.propose(1, `p${i}`);
+    const leader = network.member(1);
+    const applied = leader.node.raft.log.applied;
+    leader.storage.createSnapshot(applied, { voters: [1, 2, 3], learners: [] }, text('z'.repeat(100)));
+    leader.storage.compact(applied);
+    network.heal();
+    const offsets: number[] = [];
+    network.filter = (m) => {
+      if (m.type === MessageType.snapshot) offsets.push(m.snapshot?.offset ?? -1);
+      return m;
+    };
+    network.tick(3);
+    assert.equal(network.member(3).storage.snapshot().metadata.index, applied);
+    assert.deepEqual(
+      offsets,
+      Array.from({ length: 15 }, (_, i) => i * 7),
+      'each chunk once, in order',
+    );
   });
 
   it('a follower that lost a partial snapshot (restart) asks for it from the start', () => {
@@ -409,9 +435,9 @@ describe('Raft snapshots (thesis §5)', () => {
       if (m.type === MessageType.snapshotResponse) acks.push(m.snapshot?.offset ?? -1);
       return m;
     };
-    network.tick(10);
+    network.tick(SNAPSHOT_SILENT_ROUNDS + 10);
     assert.ok(acks.includes(10), 'the first member 3 held 10 bytes');
-    assert.ok(acks.lastIndexOf(0) > acks.indexOf(10), 'after the restart it asked for offset 0');
+    assert.ok(acks.lastIndexOf(0) > acks.indexOf(10), `after the restart it asked for offset 0: ${acks}`);
     assert.equal(storage3.snapshot().metadata.index, applied);
   });
 

@@ -360,13 +360,13 @@ export class Raft extends RaftLeader {
   protected handleSnapshot(m: Message): void {
     const chunk = m.snapshot;
     if (chunk === undefined) return;
-    const ack = (received: number, reject = false) =>
+    const ack = (received: number, options: { reject?: boolean; taken?: number } = {}) =>
       this.send(
         message({
           type: MessageType.snapshotResponse,
           to: m.from,
-          reject,
-          snapshot: snapshotAck(chunk.metadata, received, chunk.totalBytes),
+          reject: options.reject ?? false,
+          snapshot: snapshotAck(chunk.metadata, received, chunk.totalBytes, options.taken),
         }),
       );
     if (chunk.metadata.index <= this.log.committed) {
@@ -377,7 +377,7 @@ export class Raft extends RaftLeader {
       return;
     }
     if (chunk.totalBytes > SNAPSHOT_BYTES_MAX) {
-      ack(0, true);
+      ack(0, { reject: true });
       return;
     }
     let receiving = this.receiving;
@@ -391,9 +391,10 @@ export class Raft extends RaftLeader {
       receiving = new SnapshotReceiver(m.from, m.term, chunk);
       this.receiving = receiving;
     }
-    if (receiving.accept(chunk)) this.snapshotChunks.push(chunk);
+    const taken = receiving.accept(chunk);
+    if (taken) this.snapshotChunks.push(chunk);
     if (!receiving.complete) {
-      ack(receiving.received);
+      ack(receiving.received, { taken: taken ? chunk.length : 0 });
       return;
     }
     this.receiving = undefined;

@@ -9,7 +9,14 @@
  *
  * @module
  */
-import type { Message, NodeId, SnapshotChunk, SnapshotMetadata, SnapshotRef } from './types.ts';
+import {
+  type Message,
+  MessageType,
+  type NodeId,
+  type SnapshotChunk,
+  type SnapshotMetadata,
+  type SnapshotRef,
+} from './types.ts';
 
 /** Default most snapshot bytes in one message. */
 export const SNAPSHOT_CHUNK_BYTES_DEFAULT = 1024 * 1024;
@@ -17,6 +24,13 @@ export const SNAPSHOT_CHUNK_BYTES_DEFAULT = 1024 * 1024;
 export const SNAPSHOT_CHUNKS_INFLIGHT_DEFAULT = 4;
 /** Most bytes a snapshot may have: a follower refuses a bigger one (the snapshot file's length is 32 bits). */
 export const SNAPSHOT_BYTES_MAX = 2 ** 31 - 1;
+
+/**
+ * Heartbeat rounds without an acknowledgement before the leader resends
+ * (chunks are read from disk before they leave, so a heartbeat can overtake
+ * them: one silent round is not yet a loss).
+ */
+export const SNAPSHOT_SILENT_ROUNDS = 3;
 
 const EMPTY_BYTES = new Uint8Array(0);
 
@@ -35,8 +49,12 @@ export class SnapshotSender {
   #acked = 0;
   /** Whether the empty-data case sent its one chunk. */
   #sentEmpty = false;
-  /** An acknowledgement arrived since the last {@link onSilence}. */
-  #heard = false;
+  /** Heartbeat rounds since the last acknowledgement. */
+  #silentRounds = 0;
+  /** The offset the last resend started from (-1: none). */
+  #rewoundTo = -1;
+  /** After a loss, one chunk at a time until one is taken (a resent window could be lost whole again). */
+  #recovering = false;
 
   constructor(snapshot: SnapshotRef, chunkBytes: number, chunksInflight: number) {
     this.#snapshot = snapshot;
@@ -57,7 +75,7 @@ export class SnapshotSender {
       this.#sentEmpty = true;
       return chunks;
     }
-    const windowEnd = this.#acked + this.#chunkBytes * this.#chunksInflight;
+    const windowEnd = this.#acked + this.#chunkBytes * (this.#recovering ? 1 : this.#chunksInflight);
     while (this.#sent < totalBytes && this.#sent < windowEnd) {
       const end = Math.min(totalBytes, this.#sent + this.#chunkBytes);
       chunks.push({ metadata, offset: this.#sent, length: end - this.#sent, totalBytes, data: EMPTY_BYTES });
@@ -66,26 +84,41 @@ export class SnapshotSender {
     return chunks;
   }
 
-  /** The follower holds `received` bytes: slide the window, or rewind to resend what it lacks. */
-  onAck(received: number): void {
-    this.#heard = true;
+  /**
+   * The follower holds `received` bytes. When it took the chunk this
+   * answers (`taken`), the window slides. When it did not (a chunk after a
+   * gap, or of a transfer it no longer holds), the chunks from `received`
+   * on are resent, once per point per heartbeat round: the chunks already
+   * in flight behind the lost one answer the same, and must not trigger a
+   * resend each.
+   */
+  onAck(received: number, taken: boolean): void {
+    this.#silentRounds = 0;
     this.#acked = Math.max(this.#acked, Math.min(received, this.#snapshot.totalBytes));
-    // Holding less than we sent means a chunk was lost (or the follower restarted): resend from there.
-    if (received < this.#sent) this.#sent = received;
+    if (taken) this.#recovering = false;
+    if (taken || received >= this.#sent) return;
+    if (received === this.#rewoundTo) return;
+    this.#rewoundTo = received;
+    this.#recovering = true;
+    this.#sent = received;
     if (received < this.#acked) this.#acked = received;
   }
 
   /**
-   * A heartbeat round passed: if no acknowledgement came since the last
-   * one, chunks or their acknowledgements were lost; resend from what was
-   * acknowledged.
+   * A heartbeat round passed. After {@link SNAPSHOT_SILENT_ROUNDS} rounds
+   * in a row with no acknowledgement, chunks or their acknowledgements were
+   * lost: resend from what was acknowledged.
    */
   onSilence(): void {
-    if (!this.#heard) {
-      this.#sent = this.#acked;
-      this.#sentEmpty = false;
-    }
-    this.#heard = false;
+    // A round later, answers to chunks sent before the last resend have come in: a gap at the same
+    // point again means the resent chunk was lost too.
+    this.#rewoundTo = -1;
+    this.#silentRounds++;
+    if (this.#silentRounds < SNAPSHOT_SILENT_ROUNDS) return;
+    this.#silentRounds = 0;
+    this.#sent = this.#acked;
+    this.#recovering = true;
+    this.#sentEmpty = false;
   }
 }
 
@@ -147,14 +180,29 @@ export class SnapshotReceiver {
   }
 }
 
-/** The acknowledgement of a chunk: the snapshot's identity and the bytes held, no data. */
-export function snapshotAck(metadata: SnapshotMetadata, received: number, totalBytes: number): SnapshotChunk {
-  return { metadata, offset: received, length: 0, totalBytes, data: EMPTY_BYTES };
+/**
+ * The acknowledgement of a chunk: the snapshot's identity, the bytes held
+ * (`offset`) and, as `length`, the bytes of the chunk answered that were
+ * taken (0 when it was not: a duplicate, one after a gap, or of a transfer
+ * not held). No data.
+ */
+export function snapshotAck(
+  metadata: SnapshotMetadata,
+  received: number,
+  totalBytes: number,
+  taken = 0,
+): SnapshotChunk {
+  return { metadata, offset: received, length: taken, totalBytes, data: EMPTY_BYTES };
 }
 
 /** Whether `m` is a snapshot chunk whose bytes the driver has yet to fill in. */
 export function isUnfilledSnapshotChunk(m: Message): boolean {
-  return m.snapshot !== undefined && m.snapshot.length > 0 && m.snapshot.data.length === 0;
+  return (
+    m.type === MessageType.snapshot &&
+    m.snapshot !== undefined &&
+    m.snapshot.length > 0 &&
+    m.snapshot.data.length === 0
+  );
 }
 
 /**
