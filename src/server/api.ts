@@ -45,6 +45,8 @@ export interface PutRequest {
 export interface GetRequest {
   readonly key: string;
   readonly serializable?: boolean;
+  /** Set by a member that passed the read on (its disk failed): not passed on again. */
+  readonly forwarded?: boolean;
 }
 
 /** A get's answer: the value (null when absent) as of `index`. */
@@ -90,6 +92,7 @@ export const KvService = defineService('kv', {
     validate: (request) => ({
       key: stringField(request, 'key', KEY_BYTES_MAX),
       serializable: (request as { serializable?: unknown }).serializable === true,
+      forwarded: (request as { forwarded?: unknown }).forwarded === true,
     }),
   }),
 });

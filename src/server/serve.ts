@@ -7,12 +7,13 @@
  * @module
  */
 import Fastify from 'fastify';
-import { NotLeaderError } from '../base/errors.ts';
+import { NotLeaderError, UnavailableError } from '../base/errors.ts';
 import type { Logger } from '../base/logger.ts';
 import { ConfChangeType } from '../raft/conf-change.ts';
 import type { NodeId } from '../raft/types.ts';
 import { RpcServer } from '../transport/rpc-server.ts';
-import { ClusterService, KvService, PeerService } from './api.ts';
+import { ClusterService, type GetResponse, KvService, PeerService } from './api.ts';
+import { CLIENT_TIMEOUT_MS, withEndpoint } from './endpoints.ts';
 import { TesseraNode } from './node.ts';
 
 /** Where a member listens. */
@@ -74,7 +75,8 @@ export async function serveNode(
     });
   client.register(KvService, {
     put: async ({ key, value }) => ({ index: (await node.write({ op: 'put', key, value })).index }),
-    get: async ({ key, serializable }) => {
+    get: async ({ key, serializable, forwarded }) => {
+      if (serializable !== true && forwarded !== true && node.alarms.size > 0) return forwardRead(node, key);
       const { value, index } = await node.read(key, serializable === true);
       return { value: value ?? null, index };
     },
@@ -151,4 +153,27 @@ export function splitHostPort(address: string): [string, number] {
     throw new RangeError(`Bad address ${JSON.stringify(address)}: expected host:port with a port in 0-65535`);
   }
   return [address.slice(0, at), port];
+}
+
+const FORWARD_CALL_OPTIONS = { timeoutMs: CLIENT_TIMEOUT_MS, waitForReady: true };
+
+/**
+ * A linearizable read on a member whose disk failed (an alarm stopped its
+ * Raft loop, so it cannot run a ReadIndex round): asked of the other
+ * members in turn, each of which confirms it with the cluster. Marked
+ * forwarded, so it is not passed on again.
+ */
+async function forwardRead(node: TesseraNode, key: string): Promise<GetResponse> {
+  const others = node
+    .status()
+    .members.filter((member) => member.id !== node.id && member.client !== '')
+    .map((member) => member.client);
+  if (others.length === 0) {
+    throw new UnavailableError(
+      `Cannot read ${JSON.stringify(key)}: member ${node.info.name} has alarms ${[...node.alarms].join(', ')} and no other member to ask`,
+    );
+  }
+  return withEndpoint(others, (client) =>
+    client.service(KvService).get({ key, serializable: false, forwarded: true }, FORWARD_CALL_OPTIONS),
+  );
 }
