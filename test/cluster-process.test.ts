@@ -33,6 +33,21 @@ after(async () => {
   for (const cluster of clusters) await cluster.destroy();
 });
 
+/**
+ * Established TCP connections to one of `ports` on loopback, each counted
+ * once (by its dialing end), from /proc/net/tcp.
+ */
+function establishedTo(ports: ReadonlySet<number>): number {
+  let count = 0;
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    const remote = fields[2];
+    if (fields[3] !== '01' || remote === undefined) continue; // 01: ESTABLISHED
+    if (ports.has(Number.parseInt(remote.split(':')[1] ?? '', 16))) count++;
+  }
+  return count;
+}
+
 async function cluster(size: number, flags: string[] = []): Promise<TestCluster> {
   const created = await TestCluster.create(size, flags);
   clusters.push(created);
@@ -117,6 +132,21 @@ describe('a cluster of member processes', { timeout: 120_000 }, () => {
     await assertAllHave(c, acked);
     const applied = await Promise.all(c.members.map(async (m) => (await c.status(m))?.applied));
     assert.equal(new Set(applied).size, 1, `members applied different indexes: ${applied}`);
+  });
+
+  it('members hold one connection per pair, and a follower forwards writes over it', async () => {
+    const c = await cluster(3);
+    const leader = await c.leader();
+    const followers = c.members.filter((m) => m !== leader);
+    // Writes through each follower are forwarded to the leader; reads confirm through it.
+    for (const [i, follower] of followers.entries()) {
+      await putCommand([follower.client], `via-${i}`, 'forwarded');
+      assert.equal((await getCommand([follower.client], `via-${i}`, false)).value, 'forwarded');
+    }
+    const peerPorts = new Set(c.members.map((m) => Number(m.peer.split(':')[1])));
+    const links = establishedTo(peerPorts);
+    // Each pair that talks shares one connection: leader-follower pairs do, follower pairs need not.
+    assert.ok(links >= 2 && links <= 3, `${links} connections between 3 members' peer ports`);
   });
 
   it('a member down while the log is compacted past it catches up by snapshot', async () => {

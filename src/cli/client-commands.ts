@@ -6,10 +6,9 @@
  * @module
  */
 import { ClusterService, KvService, type MemberStatus, type NodeStatus } from '../server/api.ts';
+import { CLIENT_TIMEOUT_MS, withEndpoint } from '../server/endpoints.ts';
 import { memberIdOf } from '../server/member.ts';
 import { RpcClient } from '../transport/rpc-client.ts';
-
-import { CLIENT_TIMEOUT_MS, withEndpoint } from '../server/endpoints.ts';
 
 export { CLIENT_TIMEOUT_MS };
 

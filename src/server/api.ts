@@ -8,7 +8,7 @@
 import { InvalidArgumentError } from '../base/errors.ts';
 import type { Message, NodeId } from '../raft/types.ts';
 import type { KvOutput } from '../sim/kv-machine.ts';
-import { defineService, unary } from '../transport/service.ts';
+import { defineService, serverStream, unary } from '../transport/service.ts';
 import { checkMemberName, type MemberInfo } from './member.ts';
 
 /** Most bytes of a key. */
@@ -121,9 +121,41 @@ export interface ForwardedProposal {
   readonly data: Uint8Array;
 }
 
+/** A forwarded proposal's outcome: its entry index and the KV result. */
+export interface ProposeAnswer {
+  readonly index: number;
+  readonly output: KvOutput | null;
+}
+
+/** What a link's `attach` stream carries: the other member's messages, or a proposal it forwards. */
+export interface PeerItem {
+  readonly messages: Message[];
+  readonly propose: { readonly requestId: number; readonly data: Uint8Array } | null;
+}
+
+/** The answer to a proposal forwarded as an `attach` item: its outcome or its error. */
+export interface ProposeResult extends ProposeAnswer {
+  readonly requestId: number;
+  readonly error: { code: string; message: string; details: Record<string, unknown> | undefined } | null;
+}
+
+/**
+ * Between members, one connection per pair (see `peer-transport.ts`): the
+ * member that dialed sends with `send` and `propose` and receives on its
+ * `attach` stream; the other answers `propose` items with `proposeResult`.
+ */
 export const PeerService = defineService('raftPeer', {
   /** A batch of Raft messages from one member, with its peer address (so a joining member can answer the leader before it knows the membership). */
   send: unary<{ from: NodeId; address: string; messages: Message[] }, null>(),
+  /** The dialing member's receiving end: the other member's batches and forwarded proposals, as items. */
+  attach: serverStream<{ from: NodeId; address: string }, PeerItem>({
+    validate: (request) => ({
+      from: memberIdField({ id: (request as { from?: unknown } | null)?.from }),
+      address: stringField(request, 'address', 255),
+    }),
+  }),
   /** A proposal forwarded by a follower; answered once applied. */
-  propose: unary<ForwardedProposal, { index: number; output: KvOutput | null }>(),
+  propose: unary<ForwardedProposal, ProposeAnswer>(),
+  /** The outcome of a proposal forwarded as an `attach` item. */
+  proposeResult: unary<ProposeResult & { from: NodeId }, null>(),
 });

@@ -47,8 +47,7 @@ import {
 } from '../raft/types.ts';
 import { encodeRequest, type KvCommand, type KvOutput } from '../sim/kv-machine.ts';
 import { CorruptionError } from '../storage/errors.ts';
-import type { MemberStatus, NodeStatus } from './api.ts';
-import { PeerService } from './api.ts';
+import type { MemberStatus, NodeStatus, PeerItem, ProposeAnswer, ProposeResult } from './api.ts';
 import { encodeMemberInfo, type MemberInfo, memberIdOf } from './member.ts';
 import { NodeMetrics } from './metrics.ts';
 import { PeerTransport } from './peer-transport.ts';
@@ -148,6 +147,8 @@ export class TesseraNode {
         this.#raw.reportUnreachable(id);
         if (lost.some((m) => m.type === MessageType.snapshot)) this.#raw.reportSnapshot(id, false);
       },
+      onMessages: (from, address, messages) => this.stepMessages(from, address, messages),
+      onPropose: (data) => this.answerForwarded(data),
       onQueueBytes: (id, bytes) => this.metrics.peerQueueBytes.set({ peer: String(id) }, bytes),
     });
     this.#updatePeers();
@@ -215,11 +216,7 @@ export class TesseraNode {
   /** Feeds messages from peer `from`, which listens at `address`. */
   stepMessages(from: NodeId, address: string, messages: readonly Message[]): void {
     if (this.#closed) return;
-    if (!this.#state.members.has(from) && this.#learnedPeers.get(from) !== address) {
-      // A member not in our directory yet (we are joining, or it is): answer it where it says it listens.
-      this.#learnedPeers.set(from, address);
-      this.#updatePeers();
-    }
+    this.#learnPeer(from, address);
     for (const m of messages) {
       if (m.to !== this.id) continue;
       try {
@@ -411,6 +408,37 @@ export class TesseraNode {
     );
   }
 
+  #learnPeer(from: NodeId, address: string): void {
+    if (!this.#state.members.has(from) && this.#learnedPeers.get(from) !== address) {
+      // A member not in our directory yet (we are joining, or it is): answer it where it says it listens.
+      this.#learnedPeers.set(from, address);
+      this.#updatePeers();
+    }
+  }
+
+  /**
+   * Peer `from` (listening at `address`) dialed this member: the stream of
+   * what this member sends it, for as long as the link lives.
+   *
+   * @throws {UnavailableError} when this member is shutting down.
+   */
+  acceptPeer(from: NodeId, address: string, signal: AbortSignal): AsyncIterable<PeerItem> {
+    if (this.#closed) throw new UnavailableError('Cannot accept a peer link: this member is shutting down');
+    this.#learnPeer(from, address);
+    return this.#transport.accept(from, signal);
+  }
+
+  /** Carries out a proposal a follower forwarded here (it fails `NOT_LEADER` unless this member leads). */
+  async answerForwarded(data: Uint8Array): Promise<ProposeAnswer> {
+    const { index, result } = await this.propose(data, false);
+    return { index, output: result?.output ?? null };
+  }
+
+  /** The outcome of a proposal this member forwarded to `from` over a link `from` dialed. */
+  forwardedResult(from: NodeId, result: ProposeResult): void {
+    this.#transport.proposeResult(from, result);
+  }
+
   #updatePeers(): void {
     this.#peersFrom = this.#state.members;
     const addresses = new Map<NodeId, string>();
@@ -504,9 +532,8 @@ export class TesseraNode {
     const raft = this.#raw.raft;
     if (raft.role !== 'leader' && forward) {
       const leader = raft.lead;
-      const client = leader === NONE ? undefined : this.#transport.client(leader);
-      if (client === undefined) throw new UnavailableError('Cannot propose: no leader is known; retry');
-      const answer = await client.service(PeerService).propose({ data }, { timeoutMs: REQUEST_TIMEOUT_MS });
+      if (leader === NONE) throw new UnavailableError('Cannot propose: no leader is known; retry');
+      const answer = await this.#transport.propose(leader, data);
       await this.waitApplied(answer.index);
       return {
         index: answer.index,

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { NotLeaderError } from '../base/errors.ts';
 import { RecordingLogger } from '../base/logger.ts';
 import { type Message, MessageType, message, type NodeId } from '../raft/types.ts';
 import { RpcServer } from '../transport/rpc-server.ts';
-import { PeerService } from './api.ts';
+import { type PeerItem, PeerService, type ProposeAnswer } from './api.ts';
 import { messageBytes, PeerTransport } from './peer-transport.ts';
 
 const servers: RpcServer[] = [];
@@ -24,11 +25,29 @@ async function recordingPeer(): Promise<{ address: string; batches: Message[][];
       gate = new Promise<void>((resolve) => (release = resolve));
       return null;
     },
+    attach: (_request, context) => waitForAbort(context.signal),
     propose: () => ({ index: 0, output: null }),
+    proposeResult: () => null,
   });
   servers.push(server);
   const address = await server.listen('127.0.0.1:0');
   return { address, batches, release: () => release() };
+}
+
+/** A stream that sends nothing and ends when the call does. */
+async function* waitForAbort(signal: AbortSignal): AsyncGenerator<PeerItem> {
+  await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+}
+
+/** Options every transport in these tests shares. */
+function baseOptions(selfId: NodeId) {
+  return {
+    selfId,
+    selfAddress: '127.0.0.1:1',
+    logger: new RecordingLogger(),
+    onMessages: () => assert.fail('no messages come back here'),
+    onPropose: () => assert.fail('no proposals come here'),
+  };
 }
 
 const append = (to: NodeId, bytes: number): Message =>
@@ -52,9 +71,7 @@ describe('PeerTransport', () => {
   it('sends in order, one batch in flight, batching what queued meanwhile', async () => {
     const peer = await recordingPeer();
     const transport = new PeerTransport({
-      selfId: 1,
-      selfAddress: '127.0.0.1:1',
-      logger: new RecordingLogger(),
+      ...baseOptions(1),
       onUnreachable: () => assert.fail('nothing should be dropped'),
     });
     transport.setPeers(new Map([[2, peer.address]]));
@@ -77,9 +94,7 @@ describe('PeerTransport', () => {
     const dropped: Message[] = [];
     const queueBytesMax = 3 * messageBytes(append(2, 1000));
     const transport = new PeerTransport({
-      selfId: 1,
-      selfAddress: '127.0.0.1:1',
-      logger: new RecordingLogger(),
+      ...baseOptions(1),
       onUnreachable: (id, lost) => {
         assert.equal(id, 2);
         dropped.push(...lost);
@@ -102,9 +117,7 @@ describe('PeerTransport', () => {
   it('reports a batch that failed (peer down) as unreachable', async () => {
     const lost: NodeId[] = [];
     const transport = new PeerTransport({
-      selfId: 1,
-      selfAddress: '127.0.0.1:1',
-      logger: new RecordingLogger(),
+      ...baseOptions(1),
       onUnreachable: (id) => lost.push(id),
     });
     transport.setPeers(new Map([[3, '127.0.0.1:1']]));
@@ -113,4 +126,114 @@ describe('PeerTransport', () => {
     assert.deepEqual(lost, [3]);
     transport.close();
   });
+
+  it('one connection per pair: the dialer sends by call, the other member answers on the attach stream, proposals both ways', async () => {
+    const [a, b] = await linkedPair();
+    a.transport.send([append(2, 5)]);
+    await until(() => b.received.length === 1);
+    b.transport.send([append(1, 6), append(1, 7)]);
+    await until(() => a.received.length === 2);
+    assert.deepEqual(
+      a.received.map((m) => m.entries[0]?.data.length),
+      [6, 7],
+    );
+    assert.equal(a.transport.dialedCount, 1, 'member 1 dialed');
+    assert.equal(b.transport.dialedCount, 0, 'member 2 answers on the same connection');
+    assert.deepEqual([...a.callers], [], 'nobody called member 1');
+    assert.equal(new Set(b.callers).size, 1, 'every call to member 2 came over one connection');
+
+    // Member 2 forwards to member 1 over the link member 1 dialed: an attach item, answered by a call.
+    a.answer = async () => ({ index: 42, output: { value: 'ok' } });
+    assert.deepEqual(await b.transport.propose(1, new Uint8Array([1])), {
+      index: 42,
+      output: { value: 'ok' },
+    });
+    a.answer = async () => {
+      throw new NotLeaderError('Not the leader', { details: { leaderHint: 3 } });
+    };
+    await assert.rejects(
+      b.transport.propose(1, new Uint8Array([2])),
+      (error) => error instanceof NotLeaderError && error.leaderHint === 3,
+    );
+    // Member 1 forwards to member 2 by a plain call on its own connection.
+    b.answer = async () => ({ index: 43, output: null });
+    assert.deepEqual(await a.transport.propose(2, new Uint8Array([3])), { index: 43, output: null });
+    assert.equal(b.transport.dialedCount, 0, 'still one connection');
+  });
+
+  it('when both dial at once, the connection the lower id dialed is kept', async () => {
+    const [a, b] = await linkedPair();
+    a.transport.send([append(2, 1)]);
+    b.transport.send([append(1, 2)]);
+    await until(() => a.received.length === 1 && b.received.length === 1);
+    await until(() => b.transport.dialedCount === 0);
+    assert.equal(a.transport.dialedCount, 1);
+    b.transport.send([append(1, 3)]);
+    a.transport.send([append(2, 4)]);
+    await until(() => a.received.length === 2 && b.received.length === 2);
+    assert.equal(b.transport.dialedCount, 0, 'member 2 did not dial again');
+  });
 });
+
+interface LinkedMember {
+  readonly transport: PeerTransport;
+  readonly received: Message[];
+  /** Remote addresses of the calls this member's server took. */
+  readonly callers: string[];
+  answer: (data: Uint8Array) => Promise<ProposeAnswer>;
+}
+
+/** Members 1 and 2, each with a server wired to its transport, knowing each other's address. */
+async function linkedPair(): Promise<[LinkedMember, LinkedMember]> {
+  const members: LinkedMember[] = [];
+  const addresses: string[] = [];
+  for (const id of [1, 2]) {
+    const server = new RpcServer({ logger: new RecordingLogger() });
+    servers.push(server);
+    const address = await server.listen('127.0.0.1:0');
+    addresses.push(address);
+    const received: Message[] = [];
+    const member: LinkedMember = {
+      received,
+      callers: [],
+      answer: async () => assert.fail('no proposal expected'),
+      transport: new PeerTransport({
+        selfId: id,
+        selfAddress: address,
+        logger: new RecordingLogger(),
+        onUnreachable: () => {},
+        onMessages: (_from, _address, messages) => received.push(...messages),
+        onPropose: (data) => member.answer(data),
+      }),
+    };
+    server.register(PeerService, {
+      send: ({ messages }, context) => {
+        member.callers.push(context.remoteAddress);
+        received.push(...messages);
+        return null;
+      },
+      attach: ({ from }, context) => {
+        member.callers.push(context.remoteAddress);
+        return member.transport.accept(from, context.signal);
+      },
+      propose: ({ data }, context) => {
+        member.callers.push(context.remoteAddress);
+        return member.answer(data);
+      },
+      proposeResult: (result, context) => {
+        member.callers.push(context.remoteAddress);
+        member.transport.proposeResult(result.from, result);
+        return null;
+      },
+    });
+    members.push(member);
+  }
+  const [a, b] = members as [LinkedMember, LinkedMember];
+  a.transport.setPeers(new Map([[2, addresses[1] as string]]));
+  b.transport.setPeers(new Map([[1, addresses[0] as string]]));
+  after(() => {
+    a.transport.close();
+    b.transport.close();
+  });
+  return [a, b];
+}

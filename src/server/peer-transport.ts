@@ -1,19 +1,38 @@
 /**
- * Raft messages between members, on the RPC layer: one client connection
- * per peer, messages to a peer sent in order in batches, at most one batch
- * in flight per peer, and a bounded queue behind it. Raft tolerates lost
- * messages, so a full queue or a failed batch drops messages (and tells the
- * core the peer is unreachable) rather than buffering without bound.
- * Snapshots travel as chunks (`snapshot-transfer.ts`), each an ordinary
- * message, so heartbeats are never stuck behind one.
+ * Raft messages between members, on the RPC layer, over **one connection
+ * per pair of members**.
+ *
+ * A link between two members is one RPC connection, dialed by whichever
+ * first had something to send. On it the dialer sends its batches as unary
+ * `send` calls (one batch in flight; the answer paces the next), and opens
+ * one `attach` stream on which the other member sends its batches back as
+ * items (the stream's credits pace them). When both dial at once, the
+ * connection dialed by the lower member id wins and the other is closed.
+ * A follower forwards a proposal over the link too: as a unary `propose`
+ * call when it dialed, as an `attach` item answered by a `proposeResult`
+ * call when the leader did.
+ *
+ * Messages to a peer leave in order, in batches, behind a bounded queue.
+ * Raft tolerates lost messages, so a full queue or a failed batch drops
+ * messages (and tells the core the peer is unreachable) rather than
+ * buffering without bound. Snapshots travel as chunks
+ * (`snapshot-transfer.ts`), each an ordinary message, so heartbeats are
+ * never stuck behind a whole snapshot.
+ *
+ * Written here rather than taken from a library: the link needs Raft's
+ * loss semantics (drop and report, never block the Raft loop) on top of
+ * this package's RPC layer, which no library provides.
  *
  * @module
  */
+import { DeadlineExceededError, errorFromWire, TesseraError, UnavailableError } from '../base/errors.ts';
 import type { Logger } from '../base/logger.ts';
+import { systemRandom } from '../base/random.ts';
 import type { Message, NodeId } from '../raft/types.ts';
+import { backoffDelayMs } from '../transport/backoff.ts';
 import { RpcClient } from '../transport/rpc-client.ts';
-import type { ServiceClient } from '../transport/service.ts';
-import { PeerService } from './api.ts';
+import type { ClientStream, ServiceClient } from '../transport/service.ts';
+import { type PeerItem, PeerService, type ProposeAnswer, type ProposeResult } from './api.ts';
 
 /** Default most bytes queued for one peer before messages are dropped. */
 export const PEER_QUEUE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
@@ -21,6 +40,12 @@ export const PEER_QUEUE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 export const PEER_BATCH_BYTES_MAX_DEFAULT = 2 * 1024 * 1024;
 /** How long a batch may take before the peer counts as unreachable. */
 export const PEER_SEND_TIMEOUT_MS = 5000;
+/** Batches in flight on an `attach` stream (each up to the batch limit). */
+export const PEER_STREAM_WINDOW = 4;
+/** How long a forwarded proposal waits for its outcome. */
+export const PEER_PROPOSE_TIMEOUT_MS = 10_000;
+/** Most forwarded proposals awaiting an answer over accepted links. */
+export const PEER_PROPOSALS_PENDING_MAX = 10_000;
 
 /** Bytes a message counts for in the limits. */
 export function messageBytes(m: Message): number {
@@ -29,22 +54,50 @@ export function messageBytes(m: Message): number {
   return bytes;
 }
 
-interface Peer {
-  readonly address: string;
+/** Our end of a connection we dialed. */
+interface Dialed {
   readonly client: RpcClient;
   readonly stub: ServiceClient<typeof PeerService>;
+  stream: ClientStream<PeerItem> | undefined;
+  closed: boolean;
+}
+
+/** Our end of a connection the peer dialed: its `attach` stream, which we feed. */
+interface Accepted {
+  wake: (() => void) | undefined;
+  ended: boolean;
+}
+
+interface Peer {
+  readonly id: NodeId;
+  readonly address: string;
   queue: Message[];
   queuedBytes: number;
-  sending: boolean;
+  /** Proposals to forward as `attach` items (accepted links only). */
+  proposes: { requestId: number; data: Uint8Array }[];
+  dialed: Dialed | undefined;
+  accepted: Accepted | undefined;
+  pumping: boolean;
+}
+
+interface PendingProposal {
+  readonly peer: NodeId;
+  readonly resolve: (answer: ProposeAnswer) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
 }
 
 export interface PeerTransportOptions {
   readonly selfId: NodeId;
-  /** This member's peer address, sent with every batch. */
+  /** This member's peer address, sent with every batch and attach. */
   readonly selfAddress: string;
   readonly logger: Logger;
   /** A batch to `id` failed or was dropped: the core should stop streaming to it. */
   readonly onUnreachable: (id: NodeId, lost: readonly Message[]) => void;
+  /** Messages that came back on a link this member dialed. */
+  readonly onMessages: (from: NodeId, address: string, messages: readonly Message[]) => void;
+  /** A proposal a peer forwarded over a link it accepted: carry it out and answer. */
+  readonly onPropose: (data: Uint8Array) => Promise<ProposeAnswer>;
   /** The bytes queued for a peer changed (metrics). */
   readonly onQueueBytes?: (id: NodeId, bytes: number) => void;
   readonly queueBytesMax?: number;
@@ -53,12 +106,14 @@ export interface PeerTransportOptions {
   readonly batchBytesMax?: number;
 }
 
-/** Sends Raft messages to peers. */
+/** Sends Raft messages to peers, one connection per pair. */
 export class PeerTransport {
   readonly #options: PeerTransportOptions;
   readonly #peers = new Map<NodeId, Peer>();
   readonly #queueBytesMax: number;
   readonly #batchBytesMax: number;
+  readonly #pendingProposals = new Map<number, PendingProposal>();
+  #proposeCounter = 0;
   #closed = false;
 
   constructor(options: PeerTransportOptions) {
@@ -67,37 +122,37 @@ export class PeerTransport {
     this.#batchBytesMax = options.batchBytesMax ?? PEER_BATCH_BYTES_MAX_DEFAULT;
   }
 
-  /** Makes the peers exactly `addresses` (id → peer `host:port`), connecting to new ones. */
+  /** Makes the peers exactly `addresses` (id → peer `host:port`); links open when there is something to send. */
   setPeers(addresses: ReadonlyMap<NodeId, string>): void {
     for (const [id, peer] of this.#peers) {
-      if (addresses.get(id) !== peer.address) {
-        peer.client.close();
-        this.#peers.delete(id);
-      }
+      if (addresses.get(id) !== peer.address) this.#removePeer(peer);
     }
     for (const [id, address] of addresses) {
       if (id === this.#options.selfId || this.#peers.has(id)) continue;
-      const { tls, logger } = this.#options;
-      const client = new RpcClient({ address, logger, ...(tls === undefined ? {} : { tls }) });
       this.#peers.set(id, {
+        id,
         address,
-        client,
-        stub: client.service(PeerService),
         queue: [],
         queuedBytes: 0,
-        sending: false,
+        proposes: [],
+        dialed: undefined,
+        accepted: undefined,
+        pumping: false,
       });
     }
   }
 
-  /** The RPC client of peer `id`, for forwarded proposals. */
-  client(id: NodeId): RpcClient | undefined {
-    return this.#peers.get(id)?.client;
+  /** How many connections this member dialed (the rest of its links the peers dialed). */
+  get dialedCount(): number {
+    let count = 0;
+    for (const peer of this.#peers.values()) if (peer.dialed !== undefined) count++;
+    return count;
   }
 
   /** Queues messages for their peers; never blocks. */
   send(messages: readonly Message[]): void {
     if (this.#closed) return;
+    const touched = new Set<Peer>();
     for (const m of messages) {
       const peer = this.#peers.get(m.to);
       if (peer === undefined) continue; // not (yet) a known member: Raft resends
@@ -108,47 +163,288 @@ export class PeerTransport {
       }
       peer.queue.push(m);
       peer.queuedBytes += bytes;
+      touched.add(peer);
     }
-    for (const [id, peer] of this.#peers) {
-      this.#options.onQueueBytes?.(id, peer.queuedBytes);
-      if (!peer.sending && peer.queue.length > 0) void this.#pump(id, peer);
+    for (const peer of touched) {
+      this.#options.onQueueBytes?.(peer.id, peer.queuedBytes);
+      this.#kick(peer);
     }
   }
 
-  async #pump(id: NodeId, peer: Peer): Promise<void> {
-    peer.sending = true;
+  /**
+   * Forwards a proposal to peer `id` (the leader) over the link to it.
+   *
+   * @throws {UnavailableError} (rejects) when `id` is not a known peer, or
+   * too many proposals await answers.
+   * @throws {DeadlineExceededError} (rejects) when no answer came in time
+   * (the outcome is unknown).
+   */
+  propose(id: NodeId, data: Uint8Array): Promise<ProposeAnswer> {
+    const peer = this.#peers.get(id);
+    if (peer === undefined || this.#closed) {
+      return Promise.reject(
+        new UnavailableError(`Cannot forward the proposal: member ${id} is unknown here`),
+      );
+    }
+    if (this.#route(peer) !== 'accepted') {
+      const dialed = peer.dialed ?? this.#dial(peer);
+      return dialed.stub.propose({ data }, { timeoutMs: PEER_PROPOSE_TIMEOUT_MS });
+    }
+    if (this.#pendingProposals.size >= PEER_PROPOSALS_PENDING_MAX) {
+      return Promise.reject(
+        new UnavailableError(
+          `Cannot forward the proposal: ${PEER_PROPOSALS_PENDING_MAX} already await answers`,
+        ),
+      );
+    }
+    const requestId = ++this.#proposeCounter;
+    return new Promise<ProposeAnswer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pendingProposals.delete(requestId);
+        reject(
+          new DeadlineExceededError(
+            `The proposal forwarded to ${id} had no answer in ${PEER_PROPOSE_TIMEOUT_MS} ms`,
+          ),
+        );
+      }, PEER_PROPOSE_TIMEOUT_MS);
+      this.#pendingProposals.set(requestId, { peer: id, resolve, reject, timer });
+      peer.proposes.push({ requestId, data });
+      peer.accepted?.wake?.();
+    });
+  }
+
+  /** The answer to a proposal this member forwarded as an `attach` item. */
+  proposeResult(from: NodeId, result: ProposeResult): void {
+    const pending = this.#pendingProposals.get(result.requestId);
+    if (pending === undefined || pending.peer !== from) return;
+    this.#pendingProposals.delete(result.requestId);
+    clearTimeout(pending.timer);
+    if (result.error === null) pending.resolve({ index: result.index, output: result.output });
+    else pending.reject(errorFromWire(result.error.code, result.error.message, result.error.details));
+  }
+
+  /**
+   * Peer `from` dialed us and attached: the stream of what we send it. A
+   * newer attach from the same peer ends the older one; when we had dialed
+   * it too, the connection dialed by the lower id is kept.
+   *
+   * @throws {UnavailableError} when `from` is not a known peer.
+   */
+  accept(from: NodeId, signal: AbortSignal): AsyncIterable<PeerItem> {
+    const peer = this.#peers.get(from);
+    if (peer === undefined || this.#closed) {
+      throw new UnavailableError(`Cannot accept a link from ${from}: not a known member here`);
+    }
+    this.#endAccepted(peer);
+    const accepted: Accepted = { wake: undefined, ended: false };
+    peer.accepted = accepted;
+    if (peer.dialed !== undefined && from < this.#options.selfId) this.#closeDialed(peer);
+    const end = () => {
+      accepted.ended = true;
+      accepted.wake?.();
+    };
+    signal.addEventListener('abort', end, { once: true });
+    return this.#feed(peer, accepted, () => signal.removeEventListener('abort', end));
+  }
+
+  async *#feed(peer: Peer, accepted: Accepted, cleanup: () => void): AsyncGenerator<PeerItem> {
     try {
-      while (peer.queue.length > 0 && !this.#closed) {
-        const batch: Message[] = [];
-        let bytes = 0;
-        while (peer.queue.length > 0) {
-          const next = peer.queue[0] as Message;
-          const size = messageBytes(next);
-          if (batch.length > 0 && bytes + size > this.#batchBytesMax) break;
-          batch.push(next);
-          bytes += size;
-          peer.queue.shift();
+      while (!accepted.ended && !this.#closed) {
+        if (this.#route(peer) === 'accepted') {
+          const propose = peer.proposes.shift();
+          if (propose !== undefined) {
+            yield { messages: [], propose };
+            continue;
+          }
+          if (peer.queue.length > 0) {
+            yield { messages: this.#takeBatch(peer), propose: null };
+            continue;
+          }
         }
-        peer.queuedBytes -= bytes;
-        this.#options.onQueueBytes?.(id, peer.queuedBytes);
+        await new Promise<void>((resolve) => (accepted.wake = resolve));
+        accepted.wake = undefined;
+      }
+    } finally {
+      cleanup();
+      accepted.ended = true;
+      if (peer.accepted === accepted) {
+        peer.accepted = undefined;
+        this.#failProposes(peer, 'the link closed before the proposal was sent');
+        if (peer.queue.length > 0 && !this.#closed && this.#peers.get(peer.id) === peer) this.#kick(peer);
+      }
+    }
+  }
+
+  /** Which link carries what we send to `peer` now. */
+  #route(peer: Peer): 'dialed' | 'accepted' | undefined {
+    if (peer.accepted !== undefined && (peer.dialed === undefined || peer.id < this.#options.selfId)) {
+      return 'accepted';
+    }
+    return peer.dialed === undefined ? undefined : 'dialed';
+  }
+
+  #kick(peer: Peer): void {
+    if (this.#route(peer) === 'accepted') {
+      peer.accepted?.wake?.();
+      return;
+    }
+    if (peer.dialed === undefined) this.#dial(peer);
+    if (!peer.pumping) void this.#pump(peer);
+  }
+
+  #dial(peer: Peer): Dialed {
+    const { tls, logger } = this.#options;
+    const client = new RpcClient({
+      address: peer.address,
+      logger,
+      streamWindow: PEER_STREAM_WINDOW,
+      ...(tls === undefined ? {} : { tls }),
+    });
+    const dialed: Dialed = { client, stub: client.service(PeerService), stream: undefined, closed: false };
+    peer.dialed = dialed;
+    void this.#receive(peer, dialed);
+    return dialed;
+  }
+
+  /** Reads the `attach` stream of a link we dialed, attaching again (with backoff) while the link lives. */
+  async #receive(peer: Peer, dialed: Dialed): Promise<void> {
+    const { selfId, selfAddress, logger } = this.#options;
+    for (let attempt = 0; !dialed.closed && !this.#closed; attempt++) {
+      try {
+        const stream = dialed.stub.attach({ from: selfId, address: selfAddress }, { waitForReady: true });
+        dialed.stream = stream;
+        for await (const item of stream) {
+          attempt = 0;
+          if (Array.isArray(item?.messages) && item.messages.length > 0) {
+            this.#options.onMessages(peer.id, peer.address, item.messages);
+          }
+          if (item?.propose != null) void this.#answer(peer, dialed, item.propose);
+        }
+      } catch (error) {
+        logger.debug({ peer: peer.id, error: (error as Error).message }, 'peer link stream ended');
+      }
+      if (dialed.closed || this.#closed) return;
+      await new Promise((resolve) => setTimeout(resolve, backoffDelayMs(attempt, systemRandom)));
+    }
+  }
+
+  /** Carries out a proposal the peer forwarded as an item, and answers it on our connection. */
+  async #answer(peer: Peer, dialed: Dialed, propose: { requestId: number; data: Uint8Array }): Promise<void> {
+    let result: ProposeResult;
+    try {
+      const answer = await this.#options.onPropose(propose.data);
+      result = { requestId: propose.requestId, index: answer.index, output: answer.output, error: null };
+    } catch (error) {
+      const known = error instanceof TesseraError;
+      result = {
+        requestId: propose.requestId,
+        index: 0,
+        output: null,
+        error: {
+          code: known ? error.code : 'INTERNAL',
+          message: (error as Error).message,
+          details: known ? error.details : undefined,
+        },
+      };
+    }
+    try {
+      await dialed.stub.proposeResult(
+        { from: this.#options.selfId, ...result },
+        { timeoutMs: PEER_SEND_TIMEOUT_MS },
+      );
+    } catch (error) {
+      this.#options.logger.debug(
+        { peer: peer.id, error: (error as Error).message },
+        'cannot answer a proposal',
+      );
+    }
+  }
+
+  async #pump(peer: Peer): Promise<void> {
+    peer.pumping = true;
+    try {
+      while (peer.queue.length > 0 && !this.#closed && this.#route(peer) === 'dialed') {
+        const dialed = peer.dialed as Dialed;
+        const batch = this.#takeBatch(peer);
         try {
-          await peer.stub.send(
+          await dialed.stub.send(
             { from: this.#options.selfId, address: this.#options.selfAddress, messages: batch },
             { timeoutMs: PEER_SEND_TIMEOUT_MS },
           );
         } catch (error) {
-          this.#options.logger.debug({ peer: id, error: (error as Error).message }, 'peer batch failed');
-          if (!this.#closed) this.#options.onUnreachable(id, batch);
+          this.#options.logger.debug({ peer: peer.id, error: (error as Error).message }, 'peer batch failed');
+          if (!this.#closed) this.#options.onUnreachable(peer.id, batch);
         }
       }
     } finally {
-      peer.sending = false;
+      peer.pumping = false;
     }
+    // The route may have moved to an accepted link meanwhile: it takes what is left.
+    if (peer.queue.length > 0 && !this.#closed && this.#route(peer) === 'accepted') peer.accepted?.wake?.();
+  }
+
+  /** Takes the next batch off the queue: in order, up to the batch limit (at least one message). */
+  #takeBatch(peer: Peer): Message[] {
+    const batch: Message[] = [];
+    let bytes = 0;
+    while (peer.queue.length > 0) {
+      const next = peer.queue[0] as Message;
+      const size = messageBytes(next);
+      if (batch.length > 0 && bytes + size > this.#batchBytesMax) break;
+      batch.push(next);
+      bytes += size;
+      peer.queue.shift();
+    }
+    peer.queuedBytes -= bytes;
+    this.#options.onQueueBytes?.(peer.id, peer.queuedBytes);
+    return batch;
+  }
+
+  #closeDialed(peer: Peer): void {
+    const dialed = peer.dialed;
+    if (dialed === undefined) return;
+    dialed.closed = true;
+    dialed.stream?.cancel();
+    dialed.client.close();
+    peer.dialed = undefined;
+  }
+
+  #endAccepted(peer: Peer): void {
+    const accepted = peer.accepted;
+    if (accepted === undefined) return;
+    accepted.ended = true;
+    accepted.wake?.();
+    peer.accepted = undefined;
+  }
+
+  #failProposes(peer: Peer, why: string): void {
+    for (const { requestId } of peer.proposes) {
+      const pending = this.#pendingProposals.get(requestId);
+      if (pending === undefined) continue;
+      this.#pendingProposals.delete(requestId);
+      clearTimeout(pending.timer);
+      // Never sent: certainly not carried out, so safe to retry.
+      pending.reject(new UnavailableError(`Cannot forward the proposal to ${peer.id}: ${why}; retry`));
+    }
+    peer.proposes = [];
+  }
+
+  #removePeer(peer: Peer): void {
+    this.#closeDialed(peer);
+    this.#endAccepted(peer);
+    this.#failProposes(peer, 'it left the peer list');
+    this.#peers.delete(peer.id);
   }
 
   close(): void {
     this.#closed = true;
-    for (const peer of this.#peers.values()) peer.client.close();
-    this.#peers.clear();
+    for (const peer of [...this.#peers.values()]) this.#removePeer(peer);
+    for (const [requestId, pending] of this.#pendingProposals) {
+      clearTimeout(pending.timer);
+      pending.reject(
+        new UnavailableError(`Cannot forward proposal ${requestId}: this member is shutting down`),
+      );
+    }
+    this.#pendingProposals.clear();
   }
 }

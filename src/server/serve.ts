@@ -56,9 +56,11 @@ export async function serveNode(
       node.stepMessages(from, address, messages);
       return null;
     },
-    propose: async ({ data }) => {
-      const { index, result } = await node.propose(data, false);
-      return { index, output: result?.output ?? null };
+    attach: ({ from, address }, context) => node.acceptPeer(from, address, context.signal),
+    propose: ({ data }) => node.answerForwarded(data),
+    proposeResult: (result) => {
+      node.forwardedResult(result.from, result);
+      return null;
     },
   });
 
