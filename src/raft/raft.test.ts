@@ -7,7 +7,7 @@ import { RAFT_BUGS, type RaftBug } from './raft.ts';
 import { RawNode } from './raw-node.ts';
 import { SNAPSHOT_SILENT_ROUNDS } from './snapshot-transfer.ts';
 import { appliedTexts, TestNetwork } from './test-network.ts';
-import { MessageType } from './types.ts';
+import { MessageType, message } from './types.ts';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -439,6 +439,42 @@ describe('Raft snapshots (thesis §5)', () => {
     assert.ok(acks.includes(10), 'the first member 3 held 10 bytes');
     assert.ok(acks.lastIndexOf(0) > acks.indexOf(10), `after the restart it asked for offset 0: ${acks}`);
     assert.equal(storage3.snapshot().metadata.index, applied);
+  });
+
+  it('no chunk is taken after a completed snapshot until advance (simulator seed 583)', () => {
+    const storage = new MemoryStorage({ voters: [1, 2, 3], learners: [] });
+    const follower = new RawNode({ id: 3, storage, random: new SeededRandom(583) });
+    const confState = { voters: [1, 2, 3], learners: [] };
+    const chunk = (index: number, offset: number, bytes: string, totalBytes: number) =>
+      message({
+        type: MessageType.snapshot,
+        from: 1,
+        to: 3,
+        term: 5,
+        snapshot: {
+          metadata: { index, term: 5, confState },
+          offset,
+          length: bytes.length,
+          totalBytes,
+          data: text(bytes),
+        },
+      });
+    follower.step(chunk(100, 0, 'ab', 4));
+    follower.step(chunk(100, 2, 'cd', 4)); // completes snapshot 100
+    follower.step(chunk(200, 0, 'wx', 4)); // a newer transfer, before the Ready is taken
+    const ready = follower.ready();
+    assert.equal(ready.snapshot?.metadata.index, 100);
+    assert.deepEqual(
+      ready.snapshotChunks.map((c) => `${c.metadata.index}@${c.offset}`),
+      ['100@0', '100@2'],
+      "the completed snapshot's chunks end the Ready",
+    );
+    follower.advance();
+    follower.step(chunk(200, 0, 'wx', 4));
+    assert.deepEqual(
+      follower.ready().snapshotChunks.map((c) => `${c.metadata.index}@${c.offset}`),
+      ['200@0'],
+    );
   });
 
   it('a follower behind the compacted log catches up from a snapshot', () => {

@@ -376,6 +376,11 @@ export class Raft extends RaftLeader {
       );
       return;
     }
+    if (this.log.unstableSnapshot() !== undefined) {
+      // A snapshot completed and awaits persisting: its chunks end this Ready's `snapshotChunks`
+      // (the contract), so chunks of a newer transfer wait for `advance()`; the leader resends them.
+      return;
+    }
     if (chunk.totalBytes > SNAPSHOT_BYTES_MAX) {
       ack(0, { reject: true });
       return;

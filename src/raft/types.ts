@@ -159,7 +159,8 @@ export interface ReadState {
  * 2. Write {@link Ready.snapshotChunks} in order into the snapshot store's
  *    receive (a chunk at offset 0 starts a new one, aborting the one
  *    before). When {@link Ready.snapshot} is set, the last of them
- *    completed it: commit the receive (durable), then persist
+ *    completed it (no chunk is taken after it until `advance()`): commit
+ *    the receive (durable), then persist
  *    {@link Ready.entries} and {@link Ready.hardState} (fsync).
  * 3. Only then send {@link Ready.messagesAfterPersist} (votes, vote requests,
  *    append acknowledgements): each promises something about what is on
