@@ -1,0 +1,278 @@
+/**
+ * The commands the KV state machine applies (what a Raft log entry holds,
+ * as etcd's `InternalRaftRequest`), and their MessagePack encoding.
+ *
+ * {@link decodeCommand} is a trust boundary: it takes bytes from the log or
+ * the wire and returns a command of exactly the documented shape, with
+ * fresh byte arrays, or throws a typed error. It checks shape (fields,
+ * types, integers, known names); the store checks meaning (ranges, limits,
+ * state) when the command is applied.
+ *
+ * @module
+ */
+import { ProtocolError, TooLargeError } from '../base/errors.ts';
+import { decode, encode } from '../codec/msgpack.ts';
+import { copyBytes } from './key-span.ts';
+import { REQUEST_BYTES_MAX, TXN_DEPTH_MAX } from './limits.ts';
+import type {
+  CompactionRequest,
+  Compare,
+  DeleteRangeRequest,
+  LeaseCheckpointRequest,
+  LeaseGrantRequest,
+  LeaseRevokeRequest,
+  PutRequest,
+  RangeRequest,
+  RequestOp,
+  TxnRequest,
+} from './types.ts';
+
+/** One command for the KV state machine. */
+export type KvCommand =
+  | { readonly type: 'range'; readonly request: RangeRequest }
+  | { readonly type: 'put'; readonly request: PutRequest }
+  | { readonly type: 'deleteRange'; readonly request: DeleteRangeRequest }
+  | { readonly type: 'txn'; readonly request: TxnRequest }
+  | { readonly type: 'compact'; readonly request: CompactionRequest }
+  | { readonly type: 'leaseGrant'; readonly request: LeaseGrantRequest }
+  | { readonly type: 'leaseRevoke'; readonly request: LeaseRevokeRequest }
+  | { readonly type: 'leaseCheckpoint'; readonly request: LeaseCheckpointRequest };
+
+/**
+ * Largest encoded command: a request's keys and values
+ * (`REQUEST_BYTES_MAX`) plus room for field names and numbers.
+ */
+export const COMMAND_BYTES_MAX = REQUEST_BYTES_MAX + 512 * 1024;
+
+/**
+ * Encodes a command as one MessagePack value.
+ *
+ * @example
+ * ```ts
+ * const entry = encodeCommand({ type: 'put', request: { key, value } });
+ * decodeCommand(entry); // the same command
+ * ```
+ */
+export function encodeCommand(command: KvCommand): Uint8Array {
+  return encode(command);
+}
+
+type Fields = Record<string, unknown>;
+
+function bad(path: string, message: string): never {
+  throw new ProtocolError(`Cannot decode KV command: ${path} ${message}`);
+}
+
+/** The object at `path` with only the named fields (fields set to nil count as absent). */
+function object(value: unknown, path: string, allowed: readonly string[]): Fields {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    bad(path, 'must be a map');
+  }
+  const fields = value as Fields;
+  for (const name of Object.keys(fields)) {
+    if (!allowed.includes(name) && fields[name] !== undefined) bad(`${path}.${name}`, 'is not a known field');
+  }
+  return fields;
+}
+
+/** Builds a request from the fields present, each read by its reader. */
+function pick<T>(
+  fields: Fields,
+  path: string,
+  readers: Record<string, (value: unknown, path: string) => unknown>,
+): T {
+  const result: Fields = {};
+  for (const [name, read] of Object.entries(readers)) {
+    const value = fields[name];
+    if (value !== undefined && value !== null) result[name] = read(value, `${path}.${name}`);
+  }
+  return result as T;
+}
+
+function bytes(value: unknown, path: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) bad(path, 'must be bytes');
+  return copyBytes(value);
+}
+
+function integer(value: unknown, path: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) bad(path, 'must be a safe integer');
+  return value;
+}
+
+function flag(value: unknown, path: string): boolean {
+  if (typeof value !== 'boolean') bad(path, 'must be a boolean');
+  return value;
+}
+
+function oneOf(...names: string[]): (value: unknown, path: string) => string {
+  return (value, path) => {
+    if (typeof value !== 'string' || !names.includes(value)) bad(path, `must be one of ${names.join(', ')}`);
+    return value;
+  };
+}
+
+function listOf<T>(read: (value: unknown, path: string) => T): (value: unknown, path: string) => T[] {
+  return (value, path) => {
+    if (!Array.isArray(value)) bad(path, 'must be a list');
+    return value.map((item, index) => read(item, `${path}[${index}]`));
+  };
+}
+
+const RANGE_READERS = {
+  key: bytes,
+  rangeEnd: bytes,
+  limit: integer,
+  revision: integer,
+  sortOrder: oneOf('none', 'ascend', 'descend'),
+  sortTarget: oneOf('key', 'version', 'create', 'mod', 'value'),
+  keysOnly: flag,
+  countOnly: flag,
+  minModRevision: integer,
+  maxModRevision: integer,
+  minCreateRevision: integer,
+  maxCreateRevision: integer,
+};
+const PUT_READERS = {
+  key: bytes,
+  value: bytes,
+  lease: integer,
+  prevKv: flag,
+  ignoreValue: flag,
+  ignoreLease: flag,
+};
+const DELETE_RANGE_READERS = { key: bytes, rangeEnd: bytes, prevKv: flag };
+const COMPARE_OPERANDS = {
+  version: integer,
+  createRevision: integer,
+  modRevision: integer,
+  value: bytes,
+  lease: integer,
+} as const;
+
+function request<T>(
+  value: unknown,
+  path: string,
+  readers: Record<string, (v: unknown, p: string) => unknown>,
+): T {
+  const fields = object(value, path, Object.keys(readers));
+  required(fields, path, 'key');
+  return pick<T>(fields, path, readers);
+}
+
+function compare(value: unknown, path: string): Compare {
+  const operands = Object.keys(COMPARE_OPERANDS);
+  const all = object(value, path, ['target', 'result', 'key', 'rangeEnd', ...operands]);
+  const operand = oneOf(...operands)(all['target'], `${path}.target`) as keyof typeof COMPARE_OPERANDS;
+  // Only the operand its target names: etcd's `target_union` is a oneof.
+  const fields = object(value, path, ['target', 'result', 'key', 'rangeEnd', operand]);
+  required(fields, path, 'key');
+  required(fields, path, 'result');
+  required(fields, path, operand);
+  return pick<Compare>(fields, path, {
+    target: oneOf(operand),
+    result: oneOf('equal', 'notEqual', 'less', 'greater'),
+    key: bytes,
+    rangeEnd: bytes,
+    [operand]: COMPARE_OPERANDS[operand],
+  });
+}
+
+function txn(value: unknown, path: string, depth: number): TxnRequest {
+  if (depth > TXN_DEPTH_MAX) bad(path, `nests transactions deeper than TXN_DEPTH_MAX (${TXN_DEPTH_MAX})`);
+  const fields = object(value, path, ['compare', 'success', 'failure']);
+  const op = (item: unknown, itemPath: string) => requestOp(item, itemPath, depth);
+  return pick<TxnRequest>(fields, path, {
+    compare: listOf(compare),
+    success: listOf(op),
+    failure: listOf(op),
+  });
+}
+
+function requestOp(value: unknown, path: string, depth: number): RequestOp {
+  const fields = object(value, path, ['type', 'request']);
+  const type = oneOf('range', 'put', 'deleteRange', 'txn')(fields['type'], `${path}.type`);
+  const body = fields['request'];
+  const bodyPath = `${path}.request`;
+  switch (type) {
+    case 'range':
+      return { type, request: request<RangeRequest>(body, bodyPath, RANGE_READERS) };
+    case 'put':
+      return { type, request: request<PutRequest>(body, bodyPath, PUT_READERS) };
+    case 'deleteRange':
+      return { type, request: request<DeleteRangeRequest>(body, bodyPath, DELETE_RANGE_READERS) };
+    default:
+      return { type: 'txn', request: txn(body, bodyPath, depth + 1) };
+  }
+}
+
+function required(fields: Fields, path: string, name: string): unknown {
+  const value = fields[name];
+  if (value === undefined || value === null) bad(`${path}.${name}`, 'is missing');
+  return value;
+}
+
+/**
+ * Decodes and shape-checks a command made by {@link encodeCommand}. Byte
+ * fields come back as fresh `Uint8Array`s that share nothing with `data`.
+ *
+ * @throws {TooLargeError} when `data` passes {@link COMMAND_BYTES_MAX}.
+ * @throws {ProtocolError} when `data` is not MessagePack, or not a command.
+ */
+export function decodeCommand(data: Uint8Array): KvCommand {
+  if (data.length > COMMAND_BYTES_MAX) {
+    throw new TooLargeError(
+      `Cannot decode KV command: it is ${data.length} bytes, more than COMMAND_BYTES_MAX (${COMMAND_BYTES_MAX})`,
+      { details: { limit: COMMAND_BYTES_MAX } },
+    );
+  }
+  const fields = object(decode(data), 'the command', ['type', 'request']);
+  const types = [
+    'range',
+    'put',
+    'deleteRange',
+    'txn',
+    'compact',
+    'leaseGrant',
+    'leaseRevoke',
+    'leaseCheckpoint',
+  ];
+  const type = oneOf(...types)(fields['type'], 'type');
+  const body = fields['request'];
+  switch (type) {
+    case 'range':
+      return { type, request: request<RangeRequest>(body, 'request', RANGE_READERS) };
+    case 'put':
+      return { type, request: request<PutRequest>(body, 'request', PUT_READERS) };
+    case 'deleteRange':
+      return { type, request: request<DeleteRangeRequest>(body, 'request', DELETE_RANGE_READERS) };
+    case 'txn':
+      return { type, request: txn(body, 'request', 1) };
+    case 'compact': {
+      const compact = object(body, 'request', ['revision']);
+      return {
+        type,
+        request: { revision: integer(required(compact, 'request', 'revision'), 'request.revision') },
+      };
+    }
+    case 'leaseGrant': {
+      const grant = object(body, 'request', ['id', 'ttl']);
+      const id = integer(required(grant, 'request', 'id'), 'request.id');
+      return { type, request: { id, ttl: integer(required(grant, 'request', 'ttl'), 'request.ttl') } };
+    }
+    case 'leaseRevoke': {
+      const revoke = object(body, 'request', ['id']);
+      return { type, request: { id: integer(required(revoke, 'request', 'id'), 'request.id') } };
+    }
+    default: {
+      const checkpoint = object(body, 'request', ['checkpoints']);
+      const checkpoints = listOf((item, path) => {
+        const entry = object(item, path, ['id', 'remainingTtl']);
+        return {
+          id: integer(required(entry, path, 'id'), `${path}.id`),
+          remainingTtl: integer(required(entry, path, 'remainingTtl'), `${path}.remainingTtl`),
+        };
+      })(required(checkpoint, 'request', 'checkpoints'), 'request.checkpoints');
+      return { type: 'leaseCheckpoint', request: { checkpoints } };
+    }
+  }
+}

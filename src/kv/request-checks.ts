@@ -1,0 +1,211 @@
+/**
+ * Checks on a request that need no state: field ranges, sizes, counts. They
+ * run before anything changes, so a bad request changes nothing.
+ *
+ * Types alone do not guard the store: commands arrive decoded from the
+ * Raft log and from front doors written in plain JSON, so every field a
+ * caller chooses is checked here again.
+ *
+ * @module
+ */
+import { InvalidArgumentError, LimitExceededError, TooLargeError } from '../base/errors.ts';
+import { KEY_BYTES_MAX, REQUEST_BYTES_MAX } from './limits.ts';
+import type { Compare, DeleteRangeRequest, PutRequest, RangeRequest } from './types.ts';
+
+const SORT_ORDERS: ReadonlySet<string> = new Set(['none', 'ascend', 'descend']);
+const SORT_TARGETS: ReadonlySet<string> = new Set(['key', 'version', 'create', 'mod', 'value']);
+const COMPARE_RESULTS: ReadonlySet<string> = new Set(['equal', 'notEqual', 'less', 'greater']);
+
+/** A key for a message: printable ASCII as text, anything else as hex; long keys cut. */
+export function describeKey(key: Uint8Array): string {
+  const shown = key.subarray(0, 48);
+  const printable = shown.every((byte) => byte >= 0x20 && byte < 0x7f);
+  const text = printable
+    ? JSON.stringify(String.fromCharCode(...shown))
+    : `0x${Array.from(shown, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+  return key.length > shown.length ? `${text}… (${key.length} bytes)` : text;
+}
+
+/**
+ * Counts the bytes of one command (keys, range ends, values, compare
+ * operands), so that the whole command stays under {@link REQUEST_BYTES_MAX}.
+ */
+export class RequestBudget {
+  #bytes = 0;
+  readonly #action: string;
+
+  /** @param action what the command does, for messages ("put", "run transaction"). */
+  constructor(action: string) {
+    this.#action = action;
+  }
+
+  /**
+   * Adds `bytes` to the command's size.
+   *
+   * @throws {TooLargeError} past {@link REQUEST_BYTES_MAX}.
+   */
+  spend(bytes: number): void {
+    this.#bytes += bytes;
+    if (this.#bytes > REQUEST_BYTES_MAX) {
+      throw new TooLargeError(
+        `Cannot ${this.#action}: the request holds more than ${REQUEST_BYTES_MAX} bytes of keys and values (REQUEST_BYTES_MAX)`,
+        { details: { limit: REQUEST_BYTES_MAX } },
+      );
+    }
+  }
+}
+
+function isBytes(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array;
+}
+
+/**
+ * Checks a key: bytes, not empty, at most {@link KEY_BYTES_MAX}.
+ *
+ * @throws {InvalidArgumentError} when it is not.
+ */
+export function checkKey(action: string, key: Uint8Array, budget: RequestBudget): void {
+  if (!isBytes(key)) throw new InvalidArgumentError(`Cannot ${action}: the key must be bytes`);
+  if (key.length === 0) throw new InvalidArgumentError(`Cannot ${action}: the key is empty`);
+  checkKeyLength(action, 'key', key);
+  budget.spend(key.length);
+}
+
+function checkKeyLength(action: string, field: string, bytes: Uint8Array): void {
+  if (bytes.length > KEY_BYTES_MAX) {
+    throw new LimitExceededError(
+      `Cannot ${action}: the ${field} is ${bytes.length} bytes, more than KEY_BYTES_MAX (${KEY_BYTES_MAX})`,
+      { details: { limit: KEY_BYTES_MAX } },
+    );
+  }
+}
+
+function checkRangeEnd(action: string, rangeEnd: Uint8Array | undefined, budget: RequestBudget): void {
+  if (rangeEnd === undefined) return;
+  if (!isBytes(rangeEnd)) throw new InvalidArgumentError(`Cannot ${action}: rangeEnd must be bytes`);
+  checkKeyLength(action, 'rangeEnd', rangeEnd);
+  budget.spend(rangeEnd.length);
+}
+
+/**
+ * Checks a count or revision field: absent, or a safe integer `>= 0`.
+ *
+ * @throws {InvalidArgumentError} when it is not.
+ */
+export function checkNonNegative(action: string, field: string, value: number | undefined): void {
+  if (value === undefined) return;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError(
+      `Cannot ${action}: ${field} must be an integer >= 0, got ${String(value)}`,
+    );
+  }
+}
+
+function checkFlag(action: string, field: string, value: boolean | undefined): void {
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw new InvalidArgumentError(`Cannot ${action}: ${field} must be a boolean`);
+  }
+}
+
+/** @throws {InvalidArgumentError} or {LimitExceededError} or {TooLargeError} on a bad range. */
+export function checkRangeRequest(request: RangeRequest, budget: RequestBudget): void {
+  const action = 'read range';
+  checkKey(action, request.key, budget);
+  checkRangeEnd(action, request.rangeEnd, budget);
+  for (const field of [
+    'limit',
+    'revision',
+    'minModRevision',
+    'maxModRevision',
+    'minCreateRevision',
+    'maxCreateRevision',
+  ] as const) {
+    checkNonNegative(action, field, request[field]);
+  }
+  if (request.sortOrder !== undefined && !SORT_ORDERS.has(request.sortOrder)) {
+    throw new InvalidArgumentError(
+      `Cannot ${action}: unknown sortOrder ${JSON.stringify(request.sortOrder)}`,
+    );
+  }
+  if (request.sortTarget !== undefined && !SORT_TARGETS.has(request.sortTarget)) {
+    throw new InvalidArgumentError(
+      `Cannot ${action}: unknown sortTarget ${JSON.stringify(request.sortTarget)}`,
+    );
+  }
+  checkFlag(action, 'keysOnly', request.keysOnly);
+  checkFlag(action, 'countOnly', request.countOnly);
+}
+
+/** @throws {InvalidArgumentError} or {LimitExceededError} or {TooLargeError} on a bad put. */
+export function checkPutRequest(request: PutRequest, budget: RequestBudget): void {
+  const action = 'put';
+  checkKey(action, request.key, budget);
+  const value = request.value;
+  if (value !== undefined) {
+    if (!isBytes(value)) throw new InvalidArgumentError(`Cannot ${action}: the value must be bytes`);
+    budget.spend(value.length);
+  }
+  checkNonNegative(action, 'lease', request.lease);
+  checkFlag(action, 'prevKv', request.prevKv);
+  checkFlag(action, 'ignoreValue', request.ignoreValue);
+  checkFlag(action, 'ignoreLease', request.ignoreLease);
+  // etcd: ErrGRPCValueProvided, ErrGRPCLeaseProvided.
+  if (request.ignoreValue === true && value !== undefined && value.length > 0) {
+    throw new InvalidArgumentError(`Cannot ${action}: a value is given with ignoreValue`);
+  }
+  if (request.ignoreLease === true && (request.lease ?? 0) !== 0) {
+    throw new InvalidArgumentError(`Cannot ${action}: a lease is given with ignoreLease`);
+  }
+}
+
+/** @throws {InvalidArgumentError} or {LimitExceededError} or {TooLargeError} on a bad delete. */
+export function checkDeleteRangeRequest(request: DeleteRangeRequest, budget: RequestBudget): void {
+  const action = 'delete range';
+  checkKey(action, request.key, budget);
+  checkRangeEnd(action, request.rangeEnd, budget);
+  checkFlag(action, 'prevKv', request.prevKv);
+}
+
+/** @throws {InvalidArgumentError} or {LimitExceededError} or {TooLargeError} on a bad compare. */
+export function checkCompare(compare: Compare, budget: RequestBudget): void {
+  const action = 'run transaction';
+  checkKey(action, compare.key, budget);
+  checkRangeEnd(action, compare.rangeEnd, budget);
+  if (!COMPARE_RESULTS.has(compare.result)) {
+    throw new InvalidArgumentError(
+      `Cannot ${action}: unknown compare result ${JSON.stringify(compare.result)}`,
+    );
+  }
+  switch (compare.target) {
+    case 'value':
+      if (!isBytes(compare.value))
+        throw new InvalidArgumentError(`Cannot ${action}: a value compare needs bytes`);
+      budget.spend(compare.value.length);
+      return;
+    case 'version':
+      checkCompareNumber(compare.version, 'version');
+      return;
+    case 'createRevision':
+      checkCompareNumber(compare.createRevision, 'createRevision');
+      return;
+    case 'modRevision':
+      checkCompareNumber(compare.modRevision, 'modRevision');
+      return;
+    case 'lease':
+      checkCompareNumber(compare.lease, 'lease');
+      return;
+    default:
+      throw new InvalidArgumentError(
+        `Cannot ${action}: unknown compare target ${JSON.stringify((compare as { target: unknown }).target)}`,
+      );
+  }
+}
+
+function checkCompareNumber(value: number, field: string): void {
+  // etcd compares int64s, negative ones included; the store keeps safe integers.
+  if (!Number.isSafeInteger(value)) {
+    throw new InvalidArgumentError(
+      `Cannot run transaction: compare ${field} must be an integer, got ${value}`,
+    );
+  }
+}
