@@ -1,11 +1,11 @@
 /**
- * The simple replicated key-value machine the simulator drives, and the
- * encoding of its commands.
+ * The simulator's client commands (get, put, compare-and-set), their
+ * encoding in log entries, and their semantics over plain cells, which the
+ * server's LMDB state still runs until the MVCC store (`src/kv/`, which the
+ * simulator already runs: `mvcc-machine.ts`) moves into the server.
  *
  * @module
  */
-import type { StateMachine } from '../raft/state-machine.ts';
-
 import type { KvInput, KvOutput } from './kv-model.ts';
 
 /** A client command: the calls the checker's model specifies. */
@@ -44,8 +44,9 @@ export interface KvCells {
 }
 
 /**
- * The KV commands' semantics, over any {@link KvCells}: the simulator's
- * in-memory machine and the server's LMDB state both run exactly this.
+ * The KV commands' semantics over any {@link KvCells}: what the server's
+ * LMDB state runs, and the same semantics the simulator's `MvccMachine`
+ * gives them on the MVCC store.
  */
 export function executeKvCommand(cells: KvCells, command: KvCommand): KvOutput {
   switch (command.op) {
@@ -59,34 +60,5 @@ export function executeKvCommand(cells: KvCells, command: KvCommand): KvOutput {
       cells.set(command.key, command.value);
       return { ok: true };
     }
-  }
-}
-
-/** A map of strings with get, put and compare-and-set. */
-export class KvMachine implements StateMachine<KvApplied | undefined> {
-  #data = new Map<string, string>();
-
-  /** Applies an entry; empty entries (a new leader's no-op) answer nobody. */
-  apply(data: Uint8Array): KvApplied | undefined {
-    if (data.length === 0) return undefined;
-    const { clientId, requestId, command } = decodeRequest(data);
-    return { clientId, requestId, output: this.execute(command) };
-  }
-
-  execute(command: KvCommand): KvOutput {
-    return executeKvCommand(this.#data, command);
-  }
-
-  snapshot(): Uint8Array {
-    return encoder.encode(JSON.stringify([...this.#data].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
-  }
-
-  restore(data: Uint8Array): void {
-    this.#data =
-      data.length === 0 ? new Map() : new Map(JSON.parse(decoder.decode(data)) as [string, string][]);
-  }
-
-  fingerprint(): string {
-    return decoder.decode(this.snapshot());
   }
 }

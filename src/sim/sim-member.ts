@@ -18,7 +18,8 @@ import {
   type Ready,
   type Snapshot,
 } from '../raft/types.ts';
-import { type KvApplied, KvMachine } from './kv-machine.ts';
+import type { KvApplied } from './kv-machine.ts';
+import { MvccMachine } from './mvcc-machine.ts';
 import { SimDisk } from './sim-disk.ts';
 
 /** Where a member's output goes. */
@@ -46,7 +47,7 @@ export class SimMember {
   readonly #bugs: readonly RaftBug[];
   readonly #snapshotEntries: number;
   node: RawNode | undefined;
-  machine = new KvMachine();
+  machine = new MvccMachine();
   #pending: PendingReady | undefined;
   #restarts = 0;
   /** Tick until which the member is down (crashed) or frozen (paused). */
@@ -80,7 +81,7 @@ export class SimMember {
 
   #start(): void {
     const snapshot = this.disk.storage.snapshot();
-    this.machine = new KvMachine();
+    this.machine = new MvccMachine();
     const data = this.disk.latestSnapshot()?.data;
     if (data !== undefined) this.machine.restore(data);
     this.node = new RawNode({

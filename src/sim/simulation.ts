@@ -208,6 +208,7 @@ class Simulation {
       const log = node.raft.log;
       if (log.applied !== log.committed || (applied !== undefined && applied !== log.applied)) return false;
       applied = log.applied;
+      member.machine.checkInvariants();
       const print = member.machine.fingerprint();
       if (fingerprint !== undefined && fingerprint !== print) return false;
       fingerprint = print;
