@@ -32,6 +32,7 @@ export interface RunSeedsSummary {
   /** Membership changes, leadership transfers and snapshot chunks the runs exercised. */
   confChanges: number;
   transfers: number;
+  compactions: number;
   snapshotChunks: number;
   wallSeconds: number;
 }
@@ -53,6 +54,7 @@ export function runSeeds(options: RunSeedsOptions): RunSeedsSummary {
     simTicks: 0,
     confChanges: 0,
     transfers: 0,
+    compactions: 0,
     snapshotChunks: 0,
     wallSeconds: 0,
   };
@@ -73,6 +75,7 @@ export function runSeeds(options: RunSeedsOptions): RunSeedsSummary {
     summary.simTicks += result.ticks;
     summary.confChanges += result.confChanges;
     summary.transfers += result.transfers;
+    summary.compactions += result.compactions;
     summary.snapshotChunks += result.snapshotChunks;
     if (violations.length > 0) {
       summary.violations++;

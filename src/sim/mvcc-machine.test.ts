@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { encodeRequest, type KvCommand } from './kv-machine.ts';
-import { MvccMachine } from './mvcc-machine.ts';
+import { encodeCompaction, MvccMachine } from './mvcc-machine.ts';
 
 let requestId = 0;
 const entry = (command: KvCommand) => encodeRequest({ clientId: 1, requestId: ++requestId, command });
@@ -40,5 +40,28 @@ describe('MvccMachine', () => {
     assert.notEqual(copy.fingerprint(), machine.fingerprint());
     copy.restore(new Uint8Array(0));
     assert.deepEqual(copy.execute({ op: 'get', key: 'k0' }), { value: undefined });
+  });
+
+  it('applies compaction entries; one already done or past the current revision changes nothing', () => {
+    const machine = new MvccMachine();
+    for (let i = 0; i < 20; i++) machine.apply(entry({ op: 'put', key: `k${i % 3}`, value: `v${i}` }));
+    const before = machine.fingerprint();
+    assert.equal(machine.apply(encodeCompaction(10)), undefined, 'a compaction answers nobody');
+    assert.equal(machine.compactRevision, 10);
+    assert.equal(machine.fingerprint(), before, 'current values are untouched');
+    machine.apply(encodeCompaction(8));
+    machine.apply(encodeCompaction(machine.revision + 5));
+    assert.equal(machine.compactRevision, 10, 'refused alike on every member');
+    machine.checkInvariants();
+    const copy = new MvccMachine();
+    copy.restore(machine.snapshot());
+    assert.equal(copy.fingerprint(), machine.fingerprint());
+    assert.equal(copy.compactRevision, 10);
+    const uncompacted = new MvccMachine();
+    for (let i = 0; i < 20; i++) uncompacted.apply(entry({ op: 'put', key: `k${i % 3}`, value: `v${i}` }));
+    assert.ok(
+      machine.snapshot().length < uncompacted.snapshot().length,
+      'the image leaves out the history compaction freed',
+    );
   });
 });

@@ -6,13 +6,28 @@
  *
  * @module
  */
-import { decodeMultiple } from '../codec/msgpack.ts';
+import { TesseraError } from '../base/errors.ts';
+import { decode, decodeMultiple, encode } from '../codec/msgpack.ts';
 import { MvccStore } from '../kv/mvcc-store.ts';
 import type { StateMachine } from '../raft/state-machine.ts';
 import { decodeRequest, type KvApplied, type KvCommand, type KvOutput } from './kv-machine.ts';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** First byte of a compaction entry; client requests are JSON and start with `{`. */
+const COMPACT_TAG = 0x02;
+/** Keys freed per compaction step: the simulator frees all of it at once, in steps of this many. */
+const COMPACT_STEP_KEYS = 64;
+
+/** The log entry that compacts the store's history below `revision` (as etcd's Compact request). */
+export function encodeCompaction(revision: number): Uint8Array {
+  const body = encode(revision);
+  const data = new Uint8Array(body.length + 1);
+  data[0] = COMPACT_TAG;
+  data.set(body, 1);
+  return data;
+}
 
 /**
  * The simulator's commands on an {@link MvccStore}: `get` is a range of one
@@ -23,9 +38,23 @@ const decoder = new TextDecoder();
 export class MvccMachine implements StateMachine<KvApplied | undefined> {
   #store = new MvccStore();
 
-  /** Applies an entry; empty entries (a new leader's no-op) answer nobody. */
+  /** The store's current revision. */
+  get revision(): number {
+    return this.#store.revision;
+  }
+
+  /** The revision the store's history was compacted at (0: never). */
+  get compactRevision(): number {
+    return this.#store.compactRevision;
+  }
+
+  /** Applies an entry; empty entries (a new leader's no-op) and compactions answer nobody. */
   apply(data: Uint8Array): KvApplied | undefined {
     if (data.length === 0) return undefined;
+    if (data[0] === COMPACT_TAG) {
+      this.#compact(decode(data.subarray(1)) as number);
+      return undefined;
+    }
     const { clientId, requestId, command } = decodeRequest(data);
     return { clientId, requestId, output: this.execute(command) };
   }
@@ -52,6 +81,24 @@ export class MvccMachine implements StateMachine<KvApplied | undefined> {
         });
         return { ok: response.succeeded };
       }
+    }
+  }
+
+  /**
+   * Compacts at `revision` and frees the history at once. A revision
+   * already compacted, or past the current one (the proposer's view was
+   * ahead of this entry's place in the log), is refused by the store the
+   * same way on every member, so it changes nothing anywhere.
+   */
+  #compact(revision: number): void {
+    try {
+      this.#store.compact({ revision });
+    } catch (error) {
+      if (error instanceof TesseraError) return;
+      throw error;
+    }
+    while (!this.#store.compactStep(COMPACT_STEP_KEYS)) {
+      // Each step frees a bounded number of keys; the simulator does them all before the next entry.
     }
   }
 

@@ -71,6 +71,10 @@ export interface SimConfig {
   readonly membersMax: number;
   /** Snapshot bytes per message: small, so snapshots travel in many chunks. */
   readonly snapshotChunkBytes: number;
+  /** Chance per tick that the operator proposes a compaction of the KV store's history. */
+  readonly compactRate: number;
+  /** Revisions of history a compaction keeps behind the leader's current revision. */
+  readonly compactRetainRevisions: number;
 }
 
 /** Default client operations per run. */
@@ -123,5 +127,7 @@ export function simConfig(options: SimOptions): SimConfig {
     transferRate: random.int(3) === 0 ? 0 : random.next() * 0.005,
     membersMax: 7,
     snapshotChunkBytes: 16 + random.int(1024),
+    compactRate: random.int(4) === 0 ? 0 : random.next() * 0.02,
+    compactRetainRevisions: random.int(100),
   };
 }

@@ -16,6 +16,7 @@ import {
 import type { SeededRandom } from '../base/random.ts';
 import { type ConfChange, ConfChangeType } from '../raft/conf-change.ts';
 import type { NodeId } from '../raft/types.ts';
+import { encodeCompaction } from './mvcc-machine.ts';
 import type { SimConfig } from './sim-config.ts';
 import type { SimMember } from './sim-member.ts';
 
@@ -58,6 +59,7 @@ export class SimOperator {
   /** Changes proposed and transfers asked for, for statistics. */
   changes = 0;
   transfers = 0;
+  compactions = 0;
 
   constructor(random: SeededRandom, config: SimConfig, firstFreeId: NodeId) {
     this.#random = random;
@@ -72,6 +74,10 @@ export class SimOperator {
     if (leader === undefined || node === undefined) return;
     const random = this.#random;
     const { voters, learners } = node.raft.confState();
+    if (random.next() < this.#config.compactRate) {
+      const revision = leader.machine.revision - this.#config.compactRetainRevisions;
+      if (revision >= 1 && this.#attempt(() => node.propose(encodeCompaction(revision)))) this.compactions++;
+    }
     if (random.next() < this.#config.transferRate) {
       const others = voters.filter((id) => id !== leader.id);
       const to = others[random.int(Math.max(1, others.length))];

@@ -47,6 +47,8 @@ export interface SimResult {
   readonly confChanges: number;
   /** Leadership transfers the operator asked for. */
   readonly transfers: number;
+  /** Compactions of the KV store's history the operator proposed (accepted by a leader). */
+  readonly compactions: number;
   /** Snapshot chunks sent. */
   readonly snapshotChunks: number;
 }
@@ -153,6 +155,7 @@ class Simulation {
       opsUnknown,
       confChanges: this.#operator.changes,
       transfers: this.#operator.transfers,
+      compactions: this.#operator.compactions,
       snapshotChunks: this.#snapshotChunks,
     };
   }
