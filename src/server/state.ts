@@ -160,6 +160,7 @@ export class LmdbState {
       const cells = {
         get: (key: string) => this.#kv.get(key),
         set: (key: string, value: string) => this.#kv.put(key, value),
+        delete: (key: string) => this.#kv.remove(key),
       };
       const out: AppliedResult[] = [];
       for (const entry of fresh) {
@@ -212,6 +213,9 @@ export class LmdbState {
       {
         get: (key) => this.#kv.get(key),
         set: () => {
+          throw new TypeError('Cannot write in a read');
+        },
+        delete: () => {
           throw new TypeError('Cannot write in a read');
         },
       },

@@ -41,6 +41,7 @@ export function decodeRequest(data: Uint8Array): KvRequest {
 export interface KvCells {
   get(key: string): string | undefined;
   set(key: string, value: string): unknown;
+  delete(key: string): unknown;
 }
 
 /**
@@ -54,6 +55,9 @@ export function executeKvCommand(cells: KvCells, command: KvCommand): KvOutput {
       return { value: cells.get(command.key) };
     case 'put':
       cells.set(command.key, command.value);
+      return {};
+    case 'delete':
+      cells.delete(command.key);
       return {};
     case 'cas': {
       if (cells.get(command.key) !== command.expected) return { ok: false };

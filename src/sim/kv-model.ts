@@ -11,6 +11,7 @@ import type { Model, Operation, StepResult } from './linearizability-model.ts';
 export type KvInput =
   | { readonly op: 'get'; readonly key: string }
   | { readonly op: 'put'; readonly key: string; readonly value: string }
+  | { readonly op: 'delete'; readonly key: string }
   | {
       readonly op: 'cas';
       readonly key: string;
@@ -24,7 +25,7 @@ export interface KvGetOutput {
   readonly value: string | undefined;
 }
 
-/** What a put returns: nothing. */
+/** What a put or a delete returns: nothing. */
 export type KvPutOutput = Readonly<Record<string, never>>;
 
 /** What a compare-and-set returns: whether it swapped. */
@@ -45,8 +46,8 @@ export type KvState = string | undefined;
 export type KvOperation = Operation<KvInput, KvOutput>;
 
 /**
- * The key-value store model: every key starts absent; `put` sets it; `get`
- * returns it; `cas` sets it to `value` and returns `{ ok: true }` exactly
+ * The key-value store model: every key starts absent; `put` sets it;
+ * `delete` makes it absent; `get` returns it; `cas` sets it to `value` and returns `{ ok: true }` exactly
  * when it holds `expected`, and otherwise returns `{ ok: false }`.
  *
  * Histories are partitioned per key, which is sound because the keys are
@@ -75,6 +76,8 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
         return { ok: output === undefined || kvGetValue(output) === state, state };
       case 'put':
         return { ok: true, state: input.value };
+      case 'delete':
+        return { ok: true, state: undefined };
       case 'cas': {
         const swaps = state === input.expected;
         return {
@@ -99,6 +102,8 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
         return `get ${key} -> ${output === undefined ? '?' : describeValue(kvGetValue(output))}`;
       case 'put':
         return `put ${key} = ${JSON.stringify(input.value)}${output === undefined ? ' -> ?' : ''}`;
+      case 'delete':
+        return `delete ${key}${output === undefined ? ' -> ?' : ''}`;
       case 'cas': {
         const result = output === undefined ? '?' : kvCasSwapped(output) ? 'ok' : 'failed';
         return `cas ${key} ${describeValue(input.expected)} => ${JSON.stringify(input.value)} -> ${result}`;

@@ -16,6 +16,11 @@ function put(value: string, call: number, ret: number): KvOperation {
   return { clientId: 2, input: { op: 'put', key: 'x', value }, call, ret, output };
 }
 
+function del(call: number, ret: number): KvOperation {
+  const output = ret === UNKNOWN ? undefined : {};
+  return { clientId: 4, input: { op: 'delete', key: 'x' }, call, ret, output };
+}
+
 function cas(
   expected: string | undefined,
   value: string,
@@ -107,5 +112,29 @@ describe('kvPartitionObservedWrites', () => {
     const history = [a, cas(undefined, 'z', 1, 2, false), put('c', 3, 4), b, cas('a', 'y', 20, 21, false)];
     const kept = kvPartitionObservedWrites(history);
     assert.ok(kept.has(a) && kept.has(b));
+  });
+
+  it('keeps every delete of unknown outcome, and lets a known delete replace a value', () => {
+    const lostDelete = del(2, UNKNOWN);
+    const history = [put('1', 0, 1), lostDelete, get(10, 11, undefined)];
+    assert.deepEqual(kvPartition(history), [history], 'the delete explains the read of an absent key');
+    // A failed cas expecting absent after a known delete: the unknown put may sit between them.
+    const lostPut = put('2', 5, UNKNOWN);
+    const observed = kvPartitionObservedWrites([
+      put('1', 0, 1),
+      del(2, 3),
+      lostPut,
+      cas(undefined, '3', 6, 9, false),
+    ]);
+    assert.ok(observed.has(lostPut), 'kept: it alone explains why the key was not absent');
+    assert.equal(
+      checkLinearizable(kvModel, [put('1', 0, 1), del(2, 3), lostPut, cas(undefined, '3', 6, 9, false)])
+        .result,
+      'ok',
+    );
+    assert.equal(
+      checkLinearizable(kvModel, [put('1', 0, 1), del(2, 3), cas(undefined, '3', 6, 9, false)]).result,
+      'illegal',
+    );
   });
 });

@@ -17,11 +17,14 @@ import type { KvOperation } from './kv-model.ts';
  * Splits a key-value history per key (linearizability is local, Herlihy &
  * Wing 1990) and drops, from each key's part, the operations of unknown
  * outcome that cannot affect its verdict: every such get (it changes nothing
- * and accepts any result) and every such write that nothing observes (see
- * {@link kvPartitionObservedWrites}); and it resolves the writes of unknown
- * outcome that were surely observed into known ones (see
- * {@link kvPartitionResolver}). Parts come in order of each key's first
- * operation; operations keep their history order.
+ * and accepts any result) and every such put or cas that nothing observes
+ * (see {@link kvPartitionObservedWrites}); and it resolves the puts and cas
+ * of unknown outcome that were surely observed into known ones (see
+ * {@link kvPartitionResolver}). Deletes of unknown outcome are always kept
+ * as they are: they all write the same "absent", so no uniqueness argument
+ * applies to them, and keeping an operation never changes a verdict, it
+ * only costs search. Parts come in order of each key's first operation;
+ * operations keep their history order.
  */
 export function kvPartition(history: readonly KvOperation[]): KvOperation[][] {
   const byKey = new Map<string, KvOperation[]>();
@@ -35,7 +38,10 @@ export function kvPartition(history: readonly KvOperation[]): KvOperation[][] {
     const observed = kvPartitionObservedWrites(operations);
     const resolve = kvPartitionResolver(operations);
     return operations
-      .filter((operation) => operation.output !== undefined || observed.has(operation))
+      .filter(
+        (operation) =>
+          operation.output !== undefined || operation.input.op === 'delete' || observed.has(operation),
+      )
       .map(resolve);
   });
 }
@@ -62,15 +68,16 @@ export function kvPartitionResolver(
   const observe = (value: string | undefined, ret: number) =>
     firstObservedReturn.set(value, Math.min(ret, firstObservedReturn.get(value) ?? Number.POSITIVE_INFINITY));
   for (const { input, output, ret } of operations) {
-    if (input.op !== 'get') writers.set(input.value, (writers.get(input.value) ?? 0) + 1);
+    if (input.op === 'put' || input.op === 'cas')
+      writers.set(input.value, (writers.get(input.value) ?? 0) + 1);
     if (output === undefined) continue;
     if (input.op === 'get' && 'value' in output) observe(output.value, ret);
     if (input.op === 'cas' && casSwapped(output)) observe(input.expected, ret);
   }
   return (operation) => {
     const { input } = operation;
-    if (operation.output !== undefined || input.op === 'get' || writers.get(input.value) !== 1)
-      return operation;
+    if (operation.output !== undefined || (input.op !== 'put' && input.op !== 'cas')) return operation;
+    if (writers.get(input.value) !== 1) return operation;
     const ret = firstObservedReturn.get(input.value);
     // An observer that returned before W was called makes the history
     // illegal; leave W alone and let the search say so.
@@ -80,20 +87,21 @@ export function kvPartitionResolver(
 }
 
 /**
- * For one key's operations, the writes of unknown outcome (puts and cas)
- * that could be observed; the others are dropped, as if they never took
- * effect. A write W, writing `v`, is kept when any of these holds:
+ * For one key's operations, the puts and cas of unknown outcome that could
+ * be observed; the others are dropped, as if they never took effect.
+ * (Deletes, which write "absent", are never dropped: see {@link kvPartition}.)
+ * A write W, writing `v`, is kept when any of these holds:
  *
  * 1. a known get returned `v`;
  * 2. a cas that may succeed (known to have succeeded, or of unknown outcome)
  *    expects `v`;
  * 3. a known failed cas C, expecting `e`, may come right after W in a
  *    linearization (C returned no earlier than W's call) while the key holds
- *    `e` from before W until C. That needs a write E of `e` (the initial
- *    absent value counts as written at the start), surely effective or
- *    itself kept, that C may follow, and that no surely effective write
- *    called after E returned had itself returned before W's or C's call
- *    (it would come between E and W or C, replacing `e`).
+ *    `e` from before W until C. That needs a write E of `e` (for an absent
+ *    `e`: the start, or a delete, all of which are kept), surely effective
+ *    or itself kept, that C may follow, and that no surely effective write
+ *    (deletes included) called after E returned had itself returned before
+ *    W's or C's call (it would come between E and W or C, replacing `e`).
  *
  * Rule 3 refers to the kept set, so the set is grown to its least fixed
  * point.
@@ -117,10 +125,15 @@ export function kvPartitionObservedWrites(operations: readonly KvOperation[]): S
   const writersOfValue = new Map<string, KvOperation[]>();
   const failedCas: FailedCas[] = [];
   const unknownWrites: KvOperation[] = [];
+  const deletes: KvOperation[] = [];
   for (const operation of operations) {
     const { input, output } = operation;
     if (input.op === 'get') {
       if (output !== undefined && 'value' in output) valuesRead.add(output.value);
+      continue;
+    }
+    if (input.op === 'delete') {
+      deletes.push(operation);
       continue;
     }
     if (output === undefined) unknownWrites.push(operation);
@@ -135,7 +148,7 @@ export function kvPartitionObservedWrites(operations: readonly KvOperation[]): S
   }
   const observed = new Set<KvOperation>();
   for (const write of unknownWrites) {
-    if (write.input.op === 'get') continue;
+    if (write.input.op !== 'put' && write.input.op !== 'cas') continue;
     if (valuesRead.has(write.input.value) || valuesMaybeSwapped.has(write.input.value)) observed.add(write);
   }
   const replacedBy = kvPartitionReplacedBy(operations);
@@ -145,11 +158,12 @@ export function kvPartitionObservedWrites(operations: readonly KvOperation[]): S
   const threatens = (cas: FailedCas, write: KvOperation): boolean => {
     if (cas.ret < write.call) return false;
     const holdsUntilCas = (replaced: number) => replaced >= write.call && replaced >= cas.call;
-    // The initial absent value is like a write that returned at -Infinity.
-    if (cas.expected === undefined) return holdsUntilCas(replacedBy(Number.NEGATIVE_INFINITY));
-    return (writersOfValue.get(cas.expected) ?? []).some((writer) => {
+    // The initial absent value is like a write that returned at -Infinity; deletes write it too (all kept).
+    if (cas.expected === undefined && holdsUntilCas(replacedBy(Number.NEGATIVE_INFINITY))) return true;
+    const writers = cas.expected === undefined ? deletes : (writersOfValue.get(cas.expected) ?? []);
+    return writers.some((writer) => {
       if (writer === write || cas.ret < writer.call) return false;
-      if (writer.output === undefined && !observed.has(writer)) return false;
+      if (writer.output === undefined && writer.input.op !== 'delete' && !observed.has(writer)) return false;
       return holdsUntilCas(replacedBy(writer.output === undefined ? Number.POSITIVE_INFINITY : writer.ret));
     });
   };
@@ -174,7 +188,8 @@ function kvPartitionReplacedBy(operations: readonly KvOperation[]): (ret: number
   const effective = operations
     .filter(
       ({ input, output }) =>
-        input.op !== 'get' && output !== undefined && (input.op === 'put' || casSwapped(output)),
+        output !== undefined &&
+        (input.op === 'put' || input.op === 'delete' || (input.op === 'cas' && casSwapped(output))),
     )
     .sort((a, b) => a.call - b.call);
   // suffixReturnMin[i]: the least ret among effective[i..].

@@ -28,6 +28,10 @@ function put(clientId: number, key: string, value: string, call: number, ret: nu
   return { clientId, input: { op: 'put', key, value }, call, ret, output: ret === UNKNOWN ? undefined : {} };
 }
 
+function del(clientId: number, key: string, call: number, ret: number): KvOperation {
+  return { clientId, input: { op: 'delete', key }, call, ret, output: ret === UNKNOWN ? undefined : {} };
+}
+
 function cas(
   clientId: number,
   key: string,
@@ -343,6 +347,7 @@ describe('checkLinearizable properties', () => {
       input: fc.oneof(
         fc.record({ op: fc.constant('get' as const), key: fc.constantFrom('x', 'y') }),
         fc.record({ op: fc.constant('put' as const), key: fc.constantFrom('x', 'y'), value }),
+        fc.record({ op: fc.constant('delete' as const), key: fc.constantFrom('x', 'y') }),
         fc.record({
           op: fc.constant('cas' as const),
           key: fc.constantFrom('x', 'y'),
@@ -361,7 +366,7 @@ describe('checkLinearizable properties', () => {
       fc.property(fc.array(operation, { maxLength: 7 }), (drawn) => {
         const history: KvOperation[] = drawn.map((d) => {
           const known = !d.unknown || d.input.op === 'get';
-          const output = d.input.op === 'get' ? { value: d.value } : d.input.op === 'put' ? {} : { ok: d.ok };
+          const output = d.input.op === 'get' ? { value: d.value } : d.input.op === 'cas' ? { ok: d.ok } : {};
           return { ...d, ret: known ? d.call + d.duration : UNKNOWN, output: known ? output : undefined };
         });
         const verdict = check(history);
@@ -386,7 +391,7 @@ describe('checkLinearizable against brute force, with unique values', () => {
   // outcomes relies on, so this is where it is exercised hardest.
   it('agrees on small single-key histories with many unknown outcomes', () => {
     const drawnOperation = fc.record({
-      op: fc.constantFrom('get' as const, 'put' as const, 'cas' as const),
+      op: fc.constantFrom('get' as const, 'put' as const, 'cas' as const, 'delete' as const),
       call: fc.integer({ min: 0, max: 16 }),
       duration: fc.integer({ min: 0, max: 8 }),
       unknown: fc.boolean(),
@@ -396,7 +401,7 @@ describe('checkLinearizable against brute force, with unique values', () => {
     const verdicts = { ok: 0, illegal: 0 };
     fc.assert(
       fc.property(fc.array(drawnOperation, { maxLength: 8 }), (drawn) => {
-        const written = drawn.flatMap((d, i) => (d.op === 'get' ? [] : [`v${i}`]));
+        const written = drawn.flatMap((d, i) => (d.op === 'put' || d.op === 'cas' ? [`v${i}`] : []));
         const values = [undefined, ...written, 'ghost'];
         const history = drawn.map((d, i): KvOperation => {
           const picked = values[d.pick % values.length];
@@ -405,6 +410,7 @@ describe('checkLinearizable against brute force, with unique values', () => {
           const key = 'x';
           if (d.op === 'get') return get(i, key, d.call, ret, picked);
           if (d.op === 'put') return put(i, key, `v${i}`, d.call, ret);
+          if (d.op === 'delete') return del(i, key, d.call, ret);
           return cas(i, key, [picked, `v${i}`], d.call, ret, known ? d.ok : undefined);
         });
         const expected = bruteForceLinearizable(history) ? 'ok' : 'illegal';

@@ -7,7 +7,7 @@ let requestId = 0;
 const entry = (command: KvCommand) => encodeRequest({ clientId: 1, requestId: ++requestId, command });
 
 describe('MvccMachine', () => {
-  it('gives get, put and compare-and-set their simulator semantics on the MVCC store', () => {
+  it('gives get, put, delete and compare-and-set their simulator semantics on the MVCC store', () => {
     const machine = new MvccMachine();
     assert.deepEqual(machine.execute({ op: 'get', key: 'k' }), { value: undefined });
     assert.deepEqual(machine.apply(entry({ op: 'cas', key: 'k', expected: 'x', value: 'a' }))?.output, {
@@ -25,6 +25,16 @@ describe('MvccMachine', () => {
     machine.apply(entry({ op: 'put', key: 'j', value: 'z' }));
     assert.deepEqual(machine.execute({ op: 'get', key: 'k' }), { value: 'c' });
     assert.deepEqual(machine.execute({ op: 'get', key: 'j' }), { value: 'z' });
+    assert.deepEqual(machine.apply(entry({ op: 'delete', key: 'k' }))?.output, {});
+    assert.deepEqual(machine.execute({ op: 'get', key: 'k' }), { value: undefined });
+    assert.deepEqual(machine.apply(entry({ op: 'cas', key: 'k', expected: 'c', value: 'd' }))?.output, {
+      ok: false,
+    });
+    assert.deepEqual(
+      machine.apply(entry({ op: 'cas', key: 'k', expected: undefined, value: 'd' }))?.output,
+      { ok: true },
+      'a deleted key is absent again',
+    );
     assert.equal(machine.apply(new Uint8Array(0)), undefined, 'a no-op entry answers nobody');
     machine.checkInvariants();
   });

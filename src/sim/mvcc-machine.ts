@@ -31,7 +31,7 @@ export function encodeCompaction(revision: number): Uint8Array {
 
 /**
  * The simulator's commands on an {@link MvccStore}: `get` is a range of one
- * key, `put` a put, and `cas` a transaction comparing the key's value (or,
+ * key, `put` a put, `delete` a delete of one key, and `cas` a transaction comparing the key's value (or,
  * when it must be absent, its version with 0) and putting on success, the
  * way an etcd client writes a compare-and-set.
  */
@@ -69,6 +69,9 @@ export class MvccMachine implements StateMachine<KvApplied | undefined> {
       }
       case 'put':
         this.#store.put({ key, value: encoder.encode(command.value) });
+        return {};
+      case 'delete':
+        this.#store.deleteRange({ key });
         return {};
       case 'cas': {
         const { response } = this.#store.txn({

@@ -505,7 +505,8 @@ class Simulation {
     const roll = this.#random.int(10);
     const value = `v${this.#opsIssued}`;
     if (roll < 4) return { op: 'get', key };
-    if (roll < 8) return { op: 'put', key, value };
+    if (roll < 7) return { op: 'put', key, value };
+    if (roll < 8) return { op: 'delete', key };
     const expected =
       this.#random.int(2) === 0 ? undefined : `v${this.#random.int(Math.max(1, this.#opsIssued))}`;
     return { op: 'cas', key, expected, value };

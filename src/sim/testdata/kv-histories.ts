@@ -81,7 +81,8 @@ function generateKvHistoryPlan(random: Random, options: KvHistoryOptions): Plann
     const kind = random.int(10);
     let input: KvInput;
     if (kind < 4) input = { op: 'get', key };
-    else if (kind < 7) input = { op: 'put', key, value };
+    else if (kind < 6) input = { op: 'put', key, value };
+    else if (kind < 7) input = { op: 'delete', key };
     else {
       // Half the cas calls expect the current value, so both outcomes occur.
       const expected =
@@ -91,7 +92,7 @@ function generateKvHistoryPlan(random: Random, options: KvHistoryOptions): Plann
     const unknown = random.next() < options.unknownRate;
     const takesEffect = !unknown || random.int(2) === 0;
     const output = takesEffect ? applyKv(data, input) : undefined;
-    if (input.op !== 'get') written.push(value);
+    if (input.op === 'put' || input.op === 'cas') written.push(value);
     planned.push({
       clientId: random.int(options.clients),
       input,
@@ -109,6 +110,9 @@ export function applyKv(data: Map<string, string>, input: KvInput): KvOutput {
       return { value: data.get(input.key) };
     case 'put':
       data.set(input.key, input.value);
+      return {};
+    case 'delete':
+      data.delete(input.key);
       return {};
     case 'cas':
       if (data.get(input.key) !== input.expected) return { ok: false };
