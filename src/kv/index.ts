@@ -14,3 +14,4 @@ export * from './limits.ts';
 export { MvccStore, type MvccStoreRestore } from './mvcc-store.ts';
 export { SNAPSHOT_FORMAT_VERSION, SNAPSHOT_LEASES_PER_RECORD, SNAPSHOT_MAGIC } from './snapshot-writer.ts';
 export type * from './types.ts';
+export { WatchHub } from './watch-hub.ts';

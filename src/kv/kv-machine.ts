@@ -53,7 +53,7 @@ const NO_EVENTS: readonly Event[] = Object.freeze([]);
  * const store = new MvccStore();
  * const result = applyCommand(store, decodeCommand(entry.data));
  * if (result.type === 'put') reply(result.response);
- * watchHub.publish(result.events);
+ * hub.notify(result.events, store.revision); // a WatchHub
  * ```
  */
 export function applyCommand(store: MvccStore, command: KvCommand): KvResult {

@@ -116,3 +116,98 @@ export function mvccStoreLimits(options: MvccStoreOptions = {}): MvccStoreLimits
   }
   return limits;
 }
+
+/**
+ * Most events one history read ({@link MvccStore.eventsSince}) returns: a
+ * read is a page, never the whole history, so that catching a watcher up on
+ * a long history is done in bounded steps.
+ */
+export const HISTORY_EVENTS_PER_READ_MAX = 10_000;
+
+/**
+ * Most versions of the revision log one history read visits, matching its
+ * span or not. A narrow span over a long history stops here with no events
+ * yet and a cursor to read on from, so one read's work stays bounded even
+ * when few versions match.
+ */
+export const HISTORY_RECORDS_PER_READ_MAX = 100_000;
+
+/** Default most watchers one hub holds, ended ones whose notice is not taken yet included. etcd has none. */
+export const WATCHERS_MAX = 10_000;
+
+/**
+ * Default most events waiting in one watcher's buffer. A watcher whose
+ * consumer falls this far behind is cancelled with a revision to resume from
+ * (see `watch-hub.ts`), so a slow consumer costs a bounded amount of memory.
+ */
+export const WATCH_EVENTS_BUFFERED_MAX = 4096;
+
+/**
+ * Default most bytes (keys, values, previous values and
+ * `KEY_VALUE_OVERHEAD_BYTES` per version) waiting in one watcher's buffer.
+ * At least one put of the largest request with its previous value must fit,
+ * so it is well above twice {@link REQUEST_BYTES_MAX}.
+ */
+export const WATCH_BUFFER_BYTES_MAX = 8 * 1024 * 1024;
+
+/** Default most events one `take` returns (etcd sends a revision per response; this bounds a response). */
+export const WATCH_EVENTS_PER_TAKE_MAX = 1000;
+
+/**
+ * Default most versions of the revision log one catch-up step of a watcher
+ * starting in the past visits (one step per `take`); at most
+ * {@link HISTORY_RECORDS_PER_READ_MAX}.
+ */
+export const WATCH_REPLAY_RECORDS_PER_STEP_MAX = 10_000;
+
+/** The limits of a watch hub; each defaults to the constant of the same name. */
+export interface WatchHubOptions {
+  /** Most watchers, default {@link WATCHERS_MAX}. */
+  readonly watchersMax?: number;
+  /** Most events buffered per watcher, default {@link WATCH_EVENTS_BUFFERED_MAX}. */
+  readonly eventsBufferedMax?: number;
+  /** Most bytes buffered per watcher, default {@link WATCH_BUFFER_BYTES_MAX}. */
+  readonly bufferBytesMax?: number;
+  /** Most events per take, default {@link WATCH_EVENTS_PER_TAKE_MAX}; at most `eventsBufferedMax`. */
+  readonly eventsPerTakeMax?: number;
+  /** Log versions visited per catch-up step, default {@link WATCH_REPLAY_RECORDS_PER_STEP_MAX}. */
+  readonly replayRecordsPerStepMax?: number;
+}
+
+/** {@link WatchHubOptions} with every default filled in. */
+export type WatchHubLimits = Required<WatchHubOptions>;
+
+/**
+ * Fills in defaults and checks each limit.
+ *
+ * @throws {InvalidArgumentError} when a limit is not a positive safe integer,
+ * `eventsPerTakeMax` passes `eventsBufferedMax`, or `replayRecordsPerStepMax`
+ * passes {@link HISTORY_RECORDS_PER_READ_MAX}.
+ */
+export function watchHubLimits(options: WatchHubOptions = {}): WatchHubLimits {
+  const limits: WatchHubLimits = {
+    watchersMax: options.watchersMax ?? WATCHERS_MAX,
+    eventsBufferedMax: options.eventsBufferedMax ?? WATCH_EVENTS_BUFFERED_MAX,
+    bufferBytesMax: options.bufferBytesMax ?? WATCH_BUFFER_BYTES_MAX,
+    eventsPerTakeMax: options.eventsPerTakeMax ?? WATCH_EVENTS_PER_TAKE_MAX,
+    replayRecordsPerStepMax: options.replayRecordsPerStepMax ?? WATCH_REPLAY_RECORDS_PER_STEP_MAX,
+  };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new InvalidArgumentError(
+        `Cannot create the watch hub: ${name} must be a positive integer, got ${value}`,
+      );
+    }
+  }
+  if (limits.eventsPerTakeMax > limits.eventsBufferedMax) {
+    throw new InvalidArgumentError(
+      `Cannot create the watch hub: eventsPerTakeMax ${limits.eventsPerTakeMax} passes eventsBufferedMax ${limits.eventsBufferedMax}`,
+    );
+  }
+  if (limits.replayRecordsPerStepMax > HISTORY_RECORDS_PER_READ_MAX) {
+    throw new InvalidArgumentError(
+      `Cannot create the watch hub: replayRecordsPerStepMax ${limits.replayRecordsPerStepMax} passes HISTORY_RECORDS_PER_READ_MAX (${HISTORY_RECORDS_PER_READ_MAX})`,
+    );
+  }
+  return limits;
+}

@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError } from '../base/errors.ts';
 import { compactionStep, startCompaction } from './compactor.ts';
+import { checkHistoryRequest, readHistory } from './history-reader.ts';
 import { checkpointLeases, grantLease, leaseInfo, revokeLease } from './lease-ops.ts';
 import {
   type MvccStoreLimits,
@@ -32,6 +33,8 @@ import type {
   CompactionResponse,
   DeleteRangeRequest,
   DeleteRangeResponse,
+  HistoryPage,
+  HistoryRequest,
   LeaseCheckpointRequest,
   LeaseCheckpointResponse,
   LeaseGrantRequest,
@@ -168,6 +171,39 @@ export class MvccStore {
     const state = this.#state;
     const revision = readRevisionOf(state, request.revision ?? 0, state.revision);
     return readRange(state.index, request, revision, state.revision, state.limits);
+  }
+
+  /**
+   * Reads the history of a span by revision: the changes to its keys from
+   * `startRevision` (and `startSub`) through `endRevision`, as the events
+   * the writes returned, in revision order; `prevKv` filled only when asked.
+   * One page at a time: read on from `nextRevision`/`nextSub` until `done`.
+   * This is what a watch starting in the past replays (see `watch-hub.ts`).
+   *
+   * Cost: at most `recordsMax` versions of the revision log visited, plus,
+   * with `prevKv`, a walk of each key's newer versions the first time the
+   * page meets it.
+   *
+   * @throws {CompactedError} when `startRevision` is at or below the
+   * compacted revision (`details.compactRevision`): some of its changes may
+   * be gone.
+   * @throws {InvalidArgumentError} on a bad span or field, or an
+   * `endRevision` above the current revision.
+   * @throws {LimitExceededError} past a limit of the span, or `eventsMax`
+   * or `recordsMax` above `HISTORY_EVENTS_PER_READ_MAX` or
+   * `HISTORY_RECORDS_PER_READ_MAX`.
+   * @example
+   * ```ts
+   * let page = store.eventsSince({ key: prefix, rangeEnd: prefixEnd(prefix), startRevision: 5 });
+   * for (;;) {
+   *   deliver(page.events);
+   *   if (page.done) break;
+   *   page = store.eventsSince({ key: prefix, rangeEnd: prefixEnd(prefix), startRevision: page.nextRevision, startSub: page.nextSub });
+   * }
+   * ```
+   */
+  eventsSince(request: HistoryRequest): HistoryPage {
+    return readHistory(this.#state, checkHistoryRequest(this.#state, request));
   }
 
   /**

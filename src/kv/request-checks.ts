@@ -136,6 +136,27 @@ export function checkRangeRequest(request: RangeRequest, budget: RequestBudget):
   checkFlag(action, 'countOnly', request.countOnly);
 }
 
+/**
+ * Checks the span of a request that names only a span (a history read, a
+ * watch): the key as {@link checkKey}, the range end as a range's.
+ *
+ * @throws {InvalidArgumentError} or {LimitExceededError} on a bad span.
+ */
+export function checkSpan(action: string, key: Uint8Array, rangeEnd: Uint8Array | undefined): void {
+  const budget = new RequestBudget(action);
+  checkKey(action, key, budget);
+  checkRangeEnd(action, rangeEnd, budget);
+}
+
+/**
+ * Checks an optional flag: absent or a boolean.
+ *
+ * @throws {InvalidArgumentError} when it is something else.
+ */
+export function checkOptionalFlag(action: string, field: string, value: boolean | undefined): void {
+  checkFlag(action, field, value);
+}
+
 /** @throws {InvalidArgumentError} or {LimitExceededError} or {TooLargeError} on a bad put. */
 export function checkPutRequest(request: PutRequest, budget: RequestBudget): void {
   const action = 'put';

@@ -283,3 +283,103 @@ export interface WriteResult<Response> {
   readonly response: Response;
   readonly events: readonly Event[];
 }
+
+/**
+ * A read of the history by revision (see `MvccStore.eventsSince`): the
+ * changes to the keys of a span from a position in the revision log on, as
+ * the events the writes produced. The span as {@link RangeRequest}.
+ */
+export interface HistoryRequest {
+  /** The first key (must not be empty). */
+  readonly key: Uint8Array;
+  /** The end of the span, as in {@link RangeRequest}. */
+  readonly rangeEnd?: Uint8Array;
+  /** The first revision to read; it must be above the compacted revision. */
+  readonly startRevision: number;
+  /** The first change of `startRevision` to read (its place in the revision, from 0); default 0. */
+  readonly startSub?: number;
+  /** The last revision to read, inclusive; default the current one, never above it. */
+  readonly endRevision?: number;
+  /** Fill each event's `prevKv` (the key before the change, when it existed). */
+  readonly prevKv?: boolean;
+  /** Most events to return; default and at most `HISTORY_EVENTS_PER_READ_MAX`. */
+  readonly eventsMax?: number;
+  /** Most bytes of events (see `eventBytes`); a page holds one event at least. Default the store's `rangeReplyBytesMax`. */
+  readonly bytesMax?: number;
+  /** Most log versions to visit, matching or not; default and at most `HISTORY_RECORDS_PER_READ_MAX`. */
+  readonly recordsMax?: number;
+}
+
+/** A page of history: events in revision order and where to read on from. */
+export interface HistoryPage {
+  /** The changes read, in revision order (then their order within a revision). */
+  readonly events: readonly Event[];
+  /** The revision to read on from (with {@link nextSub}); every change before that position was visited. */
+  readonly nextRevision: number;
+  /** The place within {@link nextRevision} to read on from; above 0 only when the page stopped inside a revision. */
+  readonly nextSub: number;
+  /** Whether the read reached `endRevision`: nothing up to it is left to read. */
+  readonly done: boolean;
+}
+
+/** A kind of event a watcher leaves out (etcd `WatchCreateRequest.FilterType`). */
+export type WatchFilter = 'noPut' | 'noDelete';
+
+/**
+ * A watch on a key, a span or a prefix (etcd `WatchCreateRequest`). The span
+ * as {@link RangeRequest}.
+ */
+export interface WatchRequest {
+  /** The first key (must not be empty). */
+  readonly key: Uint8Array;
+  /** The end of the span, as in {@link RangeRequest}; use `prefixEnd` for a prefix. */
+  readonly rangeEnd?: Uint8Array;
+  /**
+   * The first revision to deliver; 0 or absent = the next one. One in the
+   * past replays history first; it must be above the compacted revision.
+   */
+  readonly startRevision?: number;
+  /** Fill each event's `prevKv`, the key before the change (when it existed). */
+  readonly prevKv?: boolean;
+  /** Kinds of event to leave out. */
+  readonly filters?: readonly WatchFilter[];
+}
+
+/** Why a watcher ended, as the hub tells its consumer. */
+export interface WatchCancel {
+  /**
+   * `compacted`: it was still catching up below a compaction (etcd's
+   * `compact_revision` response); `slow`: its consumer fell more than its
+   * buffer behind.
+   */
+  readonly reason: 'compacted' | 'slow';
+  /** What happened, for people. */
+  readonly message: string;
+  /**
+   * The first revision the consumer has not seen in full: a new watch from
+   * here misses nothing (for `compacted`, it is below the compacted
+   * revision, so only a fresh read and a watch from after it can go on).
+   */
+  readonly resumeRevision: number;
+  /** The compacted revision, for `compacted` (etcd's `compact_revision`). */
+  readonly compactRevision?: number;
+}
+
+/** What one `take` returns (etcd `WatchResponse`). */
+export interface WatchResponse {
+  /** The watcher. */
+  readonly watchId: number;
+  /** The revision the hub had seen when this was taken (etcd's `header.revision`). */
+  readonly revision: number;
+  /** The next events, in revision order; empty when there are none yet. */
+  readonly events: readonly Event[];
+  /**
+   * The last revision in `events` may continue in the next response: it had
+   * more changes than one take returns, or a catch-up page was cut inside it
+   * (whose rest may then turn out to be outside the span). When false, every
+   * change of the last revision is in this response or an earlier one.
+   */
+  readonly fragment: boolean;
+  /** Set once, on the last response: the watcher ended and is gone. */
+  readonly cancelled?: WatchCancel;
+}
