@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { TesseraError } from '../base/errors.ts';
-import { RAFT_BUGS, type RaftBug } from '../raft/raft.ts';
+import { SIM_BUGS, type SimBug } from '../sim/sim-config.ts';
 import { runDemo } from './demo.ts';
 import { runSeeds } from './sim.ts';
 
@@ -48,17 +48,17 @@ program
   })
   .option(
     '--bug <name>',
-    `switch on a deliberate defect: ${RAFT_BUGS.join(', ')}`,
-    (value: string, previous: RaftBug[]) => {
-      if (!(RAFT_BUGS as readonly string[]).includes(value)) {
-        throw new InvalidArgumentError(`unknown bug ${value}; choose from ${RAFT_BUGS.join(', ')}`);
+    `switch on a deliberate defect: ${SIM_BUGS.join(', ')}`,
+    (value: string, previous: SimBug[]) => {
+      if (!(SIM_BUGS as readonly string[]).includes(value)) {
+        throw new InvalidArgumentError(`unknown bug ${value}; choose from ${SIM_BUGS.join(', ')}`);
       }
-      return [...previous, value as RaftBug];
+      return [...previous, value as SimBug];
     },
-    [] as RaftBug[],
+    [] as SimBug[],
   )
   .option('--json', 'print only failing seeds and the final JSON line')
-  .action((options: { seeds: number; start: number; nodes?: 3 | 5; bug: RaftBug[]; json?: boolean }) => {
+  .action((options: { seeds: number; start: number; nodes?: 3 | 5; bug: SimBug[]; json?: boolean }) => {
     if (!Number.isSafeInteger(options.start)) throw new InvalidArgumentError(`--start must be an integer`);
     const print =
       options.json === true ? (line: string) => line.startsWith('seed=') && console.log(line) : undefined;

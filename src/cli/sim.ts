@@ -5,8 +5,9 @@
  * is one JSON object. Exits non-zero when any violation was found (with
  * `--bug`, finding one is the expected outcome: it is reported the same way).
  */
-import type { RaftBug } from '../raft/raft.ts';
+
 import { checkHistory } from '../sim/check-history.ts';
+import type { SimBug } from '../sim/sim-config.ts';
 import { runSimulation } from '../sim/simulation.ts';
 
 /** Options of {@link runSeeds}. */
@@ -14,7 +15,7 @@ export interface RunSeedsOptions {
   start: number;
   seeds: number;
   nodes?: 3 | 5;
-  bugs: readonly RaftBug[];
+  bugs: readonly SimBug[];
   /** Seeds per progress line. */
   batch?: number;
   print?: (line: string) => void;
@@ -33,6 +34,8 @@ export interface RunSeedsSummary {
   confChanges: number;
   transfers: number;
   compactions: number;
+  /** Revisions the watch clients received whole, all checked against what was applied. */
+  watchRevisions: number;
   snapshotChunks: number;
   wallSeconds: number;
 }
@@ -55,6 +58,7 @@ export function runSeeds(options: RunSeedsOptions): RunSeedsSummary {
     confChanges: 0,
     transfers: 0,
     compactions: 0,
+    watchRevisions: 0,
     snapshotChunks: 0,
     wallSeconds: 0,
   };
@@ -76,6 +80,7 @@ export function runSeeds(options: RunSeedsOptions): RunSeedsSummary {
     summary.confChanges += result.confChanges;
     summary.transfers += result.transfers;
     summary.compactions += result.compactions;
+    summary.watchRevisions += result.watchRevisions;
     summary.snapshotChunks += result.snapshotChunks;
     if (violations.length > 0) {
       summary.violations++;

@@ -5,8 +5,24 @@
  * @module
  */
 import { SeededRandom } from '../base/random.ts';
-import type { RaftBug } from '../raft/raft.ts';
+import { RAFT_BUGS, type RaftBug } from '../raft/raft.ts';
 import type { NetworkFaults } from './sim-network.ts';
+
+/**
+ * Deliberate defects a run can switch on, to prove the checks catch them:
+ * the Raft core's (`RAFT_BUGS`) and the simulator's own.
+ */
+export const SIM_BUGS = [
+  ...RAFT_BUGS,
+  /** The watch hub misses the first change of every fifth revision. */
+  'watch-skip-event',
+] as const;
+export type SimBug = (typeof SIM_BUGS)[number];
+
+/** Whether `bug` is one of the Raft core's (passed to every member's core). */
+export function isRaftBug(bug: SimBug): bug is RaftBug {
+  return (RAFT_BUGS as readonly string[]).includes(bug);
+}
 
 /** What the caller fixes; the seed picks the rest. */
 export interface SimOptions {
@@ -16,7 +32,7 @@ export interface SimOptions {
   /** Client operations in the run. */
   opsTotal?: number;
   /** Deliberate defects to switch on in every member. */
-  bugs?: readonly RaftBug[];
+  bugs?: readonly SimBug[];
 }
 
 /** The full description of one run. */
@@ -26,7 +42,7 @@ export interface SimConfig {
   readonly clients: number;
   readonly keys: number;
   readonly opsTotal: number;
-  readonly bugs: readonly RaftBug[];
+  readonly bugs: readonly SimBug[];
   /**
    * Check-quorum is a user setting (etcd's default is off). Without it a cut
    * off leader keeps believing it leads, and only ReadIndex's quorum round

@@ -6,6 +6,7 @@
  * @module
  */
 import { SeededRandom } from '../base/random.ts';
+import type { Event } from '../kv/types.ts';
 import type { RaftBug } from '../raft/raft.ts';
 import { RawNode } from '../raft/raw-node.ts';
 import {
@@ -19,7 +20,8 @@ import {
   type Snapshot,
 } from '../raft/types.ts';
 import type { KvApplied } from './kv-machine.ts';
-import { MvccMachine } from './mvcc-machine.ts';
+import { MvccMachine, type MvccMachineOptions } from './mvcc-machine.ts';
+import { isRaftBug, type SimBug } from './sim-config.ts';
 import { SimDisk } from './sim-disk.ts';
 
 /** Where a member's output goes. */
@@ -45,9 +47,10 @@ export class SimMember {
   readonly disk: SimDisk;
   readonly #seed: number;
   readonly #bugs: readonly RaftBug[];
+  readonly #machineOptions: MvccMachineOptions;
   readonly #snapshotEntries: number;
   node: RawNode | undefined;
-  machine = new MvccMachine();
+  machine: MvccMachine;
   #pending: PendingReady | undefined;
   #restarts = 0;
   /** Tick until which the member is down (crashed) or frozen (paused). */
@@ -62,26 +65,32 @@ export class SimMember {
     confState: ConfState,
     seed: number,
     settings: {
-      bugs: readonly RaftBug[];
+      bugs: readonly SimBug[];
       snapshotEntries: number;
       checkQuorum: boolean;
       snapshotChunkBytes: number;
     },
+    onWrite?: (member: SimMember, revision: number, events: readonly Event[]) => void,
   ) {
     const { bugs, snapshotEntries } = settings;
+    this.#machineOptions = {
+      ...(onWrite === undefined ? {} : { onWrite: (revision, events) => onWrite(this, revision, events) }),
+      skipWatchEvent: bugs.includes('watch-skip-event'),
+    };
+    this.machine = new MvccMachine(this.#machineOptions);
     this.#checkQuorum = settings.checkQuorum;
     this.#snapshotChunkBytes = settings.snapshotChunkBytes;
     this.id = id;
     this.disk = new SimDisk(confState);
     this.#seed = seed;
-    this.#bugs = bugs;
+    this.#bugs = bugs.filter(isRaftBug);
     this.#snapshotEntries = snapshotEntries;
     this.#start();
   }
 
   #start(): void {
     const snapshot = this.disk.storage.snapshot();
-    this.machine = new MvccMachine();
+    this.machine = new MvccMachine(this.#machineOptions);
     const data = this.disk.latestSnapshot()?.data;
     if (data !== undefined) this.machine.restore(data);
     this.node = new RawNode({

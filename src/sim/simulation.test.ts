@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runSeeds } from '../cli/sim.ts';
-import { RAFT_BUGS } from '../raft/raft.ts';
 import { checkHistory } from './check-history.ts';
+import { SIM_BUGS } from './sim-config.ts';
 import { runSimulation } from './simulation.ts';
 
 /**
@@ -64,7 +64,7 @@ describe('simulation', () => {
     assert.deepEqual(first.history, second.history);
   });
 
-  for (const bug of RAFT_BUGS) {
+  for (const bug of SIM_BUGS) {
     it(`finds the deliberate bug ${bug} within ${SEEDS_PER_TEST_RUN} seeds`, () => {
       for (let seed = 1; seed <= SEEDS_PER_TEST_RUN; seed++) {
         const result = runSimulation({ seed, bugs: [bug] });

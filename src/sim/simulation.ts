@@ -8,12 +8,14 @@
  */
 import { LimitExceededError, NotLeaderError, UnavailableError } from '../base/errors.ts';
 import { SeededRandom } from '../base/random.ts';
+import type { Event } from '../kv/types.ts';
 import { type Entry, type Message, MessageType, type NodeId, type ReadState } from '../raft/types.ts';
 import { encodeRequest, type KvApplied, type KvCommand, type KvOutput } from './kv-machine.ts';
 import { type SimConfig, type SimOptions, simConfig } from './sim-config.ts';
 import { SimMember } from './sim-member.ts';
 import { randomPartition, SimNetwork } from './sim-network.ts';
 import { SimOperator, type SimOperatorHost } from './sim-operator.ts';
+import { SimWatchers } from './sim-watchers.ts';
 
 /** One client call, as the linearizability checker reads it. */
 export interface HistoryOperation {
@@ -49,6 +51,8 @@ export interface SimResult {
   readonly transfers: number;
   /** Compactions of the KV store's history the operator proposed (accepted by a leader). */
   readonly compactions: number;
+  /** Revisions the watchers received whole. */
+  readonly watchRevisions: number;
   /** Snapshot chunks sent. */
   readonly snapshotChunks: number;
 }
@@ -101,15 +105,17 @@ class Simulation {
   #healed = false;
   #snapshotChunks = 0;
   readonly #operator: SimOperator;
+  readonly #watchers: SimWatchers;
 
   constructor(config: SimConfig) {
     this.#config = config;
     this.#random = new SeededRandom(config.seed);
+    this.#watchers = new SimWatchers(this.#random);
     this.#network = new SimNetwork(this.#random, config.faults);
     const voters = Array.from({ length: config.nodes }, (_, i) => i + 1);
     const learners = config.learnerAtStart ? [config.nodes + 1] : [];
     for (const id of [...voters, ...learners]) {
-      this.#members.set(id, new SimMember(id, { voters, learners }, config.seed, config));
+      this.#members.set(id, new SimMember(id, { voters, learners }, config.seed, config, this.#onWrite));
     }
     this.#operator = new SimOperator(this.#random, config, voters.length + learners.length + 1);
     for (let id = 1; id <= config.clients; id++) {
@@ -126,11 +132,17 @@ class Simulation {
     },
     startMember: (id) => {
       const empty = { voters: [], learners: [] };
-      this.#members.set(id, new SimMember(id, empty, this.#config.seed, this.#config));
+      this.#members.set(id, new SimMember(id, empty, this.#config.seed, this.#config, this.#onWrite));
     },
     stopMember: (id) => {
       this.#members.delete(id);
     },
+  };
+
+  /** Every write a member applies: the record the watch checker compares against. */
+  readonly #onWrite = (member: SimMember, revision: number, events: readonly Event[]): void => {
+    const violation = this.#watchers.recordWrite(member.id, revision, events);
+    if (violation !== undefined) this.#violations.push(violation);
   };
 
   #randomMemberId(): NodeId {
@@ -156,6 +168,7 @@ class Simulation {
       confChanges: this.#operator.changes,
       transfers: this.#operator.transfers,
       compactions: this.#operator.compactions,
+      watchRevisions: this.#watchers.eventsReceived,
       snapshotChunks: this.#snapshotChunks,
     };
   }
@@ -178,6 +191,7 @@ class Simulation {
     ) {
       this.#step();
     }
+    if (this.#violations.length === 0) this.#violations.push(...this.#watchers.check());
     if (this.#violations.length === 0) {
       if (!this.#workloadDone()) {
         this.#violations.push(`liveness: calls still pending ${config.livenessTicksMax} ticks after healing`);
@@ -195,13 +209,14 @@ class Simulation {
     );
   }
 
-  /** Every member of the leader's membership has applied everything and holds the same state. */
+  /** Every member of the leader's membership has applied everything and holds the same state; watchers caught up. */
   #converged(): boolean {
     const leader = this.#operatorHost.leader()?.node;
     if (leader === undefined) return false;
     const { voters, learners } = leader.raft.confState();
     let fingerprint: string | undefined;
     let applied: number | undefined;
+    let revision = 0;
     for (const id of [...voters, ...learners]) {
       const member = this.#members.get(id);
       // A member the operator gave up on before its addition committed was shut down: nothing to compare.
@@ -215,7 +230,10 @@ class Simulation {
       const print = member.machine.fingerprint();
       if (fingerprint !== undefined && fingerprint !== print) return false;
       fingerprint = print;
+      revision = member.machine.revision;
     }
+    // Watchers have received everything too (progress notifications carry them past quiet spans).
+    if (!this.#watchers.caughtUp(revision)) return false;
     return true;
   }
 
@@ -313,6 +331,12 @@ class Simulation {
     this.#serveReads();
     this.#checkLeaders();
     this.#operator.collect(this.#operatorHost, now);
+    const conf = this.#operatorHost.leader()?.node?.raft.confState();
+    this.#watchers.act(
+      this.#members,
+      conf === undefined ? undefined : [...conf.voters, ...conf.learners],
+      now,
+    );
   }
 
   #onReadState(member: SimMember, readState: ReadState): void {
