@@ -110,7 +110,8 @@ export class SimWatchers {
       }
       const candidates = (members ?? [...all.keys()]).filter((id) => {
         const m = all.get(id);
-        return m !== undefined && m.alive && now >= m.pausedUntil;
+        if (m === undefined) return false;
+        return m.alive && now >= m.pausedUntil;
       });
       const chosen = all.get(candidates[this.#random.int(Math.max(1, candidates.length))] ?? 0);
       if (chosen !== undefined) this.#open(w, chosen);
