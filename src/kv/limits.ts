@@ -211,3 +211,91 @@ export function watchHubLimits(options: WatchHubOptions = {}): WatchHubLimits {
   }
   return limits;
 }
+
+/**
+ * Default time between two checkpoints of a lease's remaining TTL, in
+ * milliseconds (etcd's `--lease-checkpoint-interval` default, 5 minutes).
+ * A new leader restarts a lease's countdown from its last checkpoint, so a
+ * lease can outlive its TTL by about this much across a leader change.
+ */
+export const LEASE_CHECKPOINT_INTERVAL_MS = 5 * 60 * 1000;
+
+/**
+ * Default time before a lease the lessor reported as expired is reported
+ * again, in milliseconds (etcd's `expiredLeaseRetryInterval`): long enough
+ * for its revoke to commit, so that a slow commit does not propose a flood
+ * of duplicate revokes; short enough that a lost proposal is soon retried.
+ */
+export const LEASE_EXPIRED_RETRY_MS = 3000;
+
+/**
+ * Default most leases one `Lessor.expired` call reports. etcd revokes at
+ * most `leaseRevokeRate` (1000) leases a second, checking every 500 ms; a
+ * mass expiry is spread over calls instead of flooding the log.
+ */
+export const LEASES_EXPIRED_PER_CALL_MAX = 500;
+
+/**
+ * Default most checkpoints one `Lessor.checkpointsDue` call reports (etcd's
+ * `leaseCheckpointRate`, 1000 a second, checked every 500 ms); at most
+ * {@link LEASE_CHECKPOINTS_MAX}, since one checkpoint command carries them.
+ */
+export const LEASE_CHECKPOINTS_PER_CALL_MAX = 500;
+
+/**
+ * Default gap between two consecutive calls to a leading lessor past which
+ * the lessor takes the gap for a stall of its own member (a stalled disk or
+ * event loop) and shifts every deadline forward by it, in milliseconds: five
+ * of etcd's default 1 s election timeouts. The driver calls the lessor at
+ * least once a tick, so a healthy leader never leaves such a gap.
+ */
+export const LESSOR_STALL_THRESHOLD_MS = 5000;
+
+/** The limits of a lessor; each defaults to the constant named in its doc. */
+export interface LessorOptions {
+  /** Most leases tracked, default {@link LEASES_MAX}; the same as the store's `leasesMax`. */
+  readonly leasesMax?: number;
+  /** Time between checkpoints of one lease, default {@link LEASE_CHECKPOINT_INTERVAL_MS}. */
+  readonly checkpointIntervalMs?: number;
+  /** Time before an expired lease is reported again, default {@link LEASE_EXPIRED_RETRY_MS}. */
+  readonly expiredRetryMs?: number;
+  /** Most leases reported per `expired` call, default {@link LEASES_EXPIRED_PER_CALL_MAX}. */
+  readonly leasesExpiredPerCallMax?: number;
+  /** Most checkpoints per `checkpointsDue` call, default {@link LEASE_CHECKPOINTS_PER_CALL_MAX}. */
+  readonly checkpointsPerCallMax?: number;
+  /** Gap between calls taken for a stall, default {@link LESSOR_STALL_THRESHOLD_MS}. */
+  readonly stallThresholdMs?: number;
+}
+
+/** {@link LessorOptions} with every default filled in. */
+export type LessorLimits = Required<LessorOptions>;
+
+/**
+ * Fills in defaults and checks each limit.
+ *
+ * @throws {InvalidArgumentError} when a limit is not a positive safe integer,
+ * or `checkpointsPerCallMax` passes {@link LEASE_CHECKPOINTS_MAX}.
+ */
+export function lessorLimits(options: LessorOptions = {}): LessorLimits {
+  const limits: LessorLimits = {
+    leasesMax: options.leasesMax ?? LEASES_MAX,
+    checkpointIntervalMs: options.checkpointIntervalMs ?? LEASE_CHECKPOINT_INTERVAL_MS,
+    expiredRetryMs: options.expiredRetryMs ?? LEASE_EXPIRED_RETRY_MS,
+    leasesExpiredPerCallMax: options.leasesExpiredPerCallMax ?? LEASES_EXPIRED_PER_CALL_MAX,
+    checkpointsPerCallMax: options.checkpointsPerCallMax ?? LEASE_CHECKPOINTS_PER_CALL_MAX,
+    stallThresholdMs: options.stallThresholdMs ?? LESSOR_STALL_THRESHOLD_MS,
+  };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new InvalidArgumentError(
+        `Cannot create the lessor: ${name} must be a positive integer, got ${value}`,
+      );
+    }
+  }
+  if (limits.checkpointsPerCallMax > LEASE_CHECKPOINTS_MAX) {
+    throw new InvalidArgumentError(
+      `Cannot create the lessor: checkpointsPerCallMax ${limits.checkpointsPerCallMax} passes LEASE_CHECKPOINTS_MAX (${LEASE_CHECKPOINTS_MAX})`,
+    );
+  }
+  return limits;
+}
