@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { RecordingLogger } from '../src/base/logger.ts';
 import { memberAddCommand, statusCommand } from '../src/cli/client-commands.ts';
+import { startArgs } from '../src/cli/dev.ts';
 import { openDiskStores } from '../src/cli/start.ts';
 import { bootstrapStores } from '../src/raft/stores.ts';
 import { type Entry, EntryType } from '../src/raft/types.ts';
@@ -108,23 +109,12 @@ async function startMember(
     process.execPath,
     [
       BIN,
-      'start',
-      '--name',
-      member.name,
-      '--data',
-      dir,
-      '--listen-peer',
-      member.peer,
-      '--listen-client',
-      member.client,
-      '--listen-http',
-      member.http,
-      '--initial-cluster',
-      options.initialCluster,
-      '--initial-cluster-state',
-      options.existing === true ? 'existing' : 'new',
-      '--log-level',
-      process.env['BENCH_LOG_LEVEL'] ?? 'warn',
+      ...startArgs(member, {
+        data: dir,
+        initialCluster: options.initialCluster,
+        existing: options.existing === true,
+        logLevel: process.env['BENCH_LOG_LEVEL'] ?? 'warn',
+      }),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );

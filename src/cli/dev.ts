@@ -32,6 +32,42 @@ export interface DevMember {
 /** How long `tessera dev` waits for its members to elect a leader. */
 export const DEV_READY_TIMEOUT_MS = 30_000;
 
+/**
+ * The `tessera start` arguments (after the script) for one member: its name,
+ * data directory and addresses, the founding members (`name=peer,...`), and
+ * whether it joins an existing cluster. Shared by `tessera dev`, the process
+ * tests and the benchmarks.
+ */
+export function startArgs(
+  member: { readonly name: string; readonly peer: string; readonly client: string; readonly http: string },
+  options: {
+    readonly data: string;
+    readonly initialCluster: string;
+    readonly existing?: boolean;
+    readonly logLevel: string;
+  },
+): string[] {
+  return [
+    'start',
+    '--name',
+    member.name,
+    '--data',
+    options.data,
+    '--listen-peer',
+    member.peer,
+    '--listen-client',
+    member.client,
+    '--listen-http',
+    member.http,
+    '--initial-cluster',
+    options.initialCluster,
+    '--initial-cluster-state',
+    options.existing === true ? 'existing' : 'new',
+    '--log-level',
+    options.logLevel,
+  ];
+}
+
 /** Ports of member `i` (0-based): client, peer and HTTP, 10 apart per member (n1 gets etcd's 2379/2380). */
 export function devMembers(nodes: number, basePort: number): DevMember[] {
   return Array.from({ length: nodes }, (_, i) => {
@@ -107,21 +143,11 @@ export async function runDev(options: DevOptions): Promise<void> {
       process.execPath,
       [
         bin,
-        'start',
-        '--name',
-        member.name,
-        '--data',
-        resolve(options.data, member.name),
-        '--listen-peer',
-        member.peer,
-        '--listen-client',
-        member.client,
-        '--listen-http',
-        member.http,
-        '--initial-cluster',
-        initialCluster,
-        '--log-level',
-        options.logLevel,
+        ...startArgs(member, {
+          data: resolve(options.data, member.name),
+          initialCluster,
+          logLevel: options.logLevel,
+        }),
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );

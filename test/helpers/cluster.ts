@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { startArgs } from '../../src/cli/dev.ts';
 import type { NodeStatus } from '../../src/server/api.ts';
 
 const BIN = new URL('../../bin/tessera.js', import.meta.url).pathname;
@@ -126,27 +127,16 @@ export class TestCluster {
       process.execPath,
       [
         BIN,
-        'start',
-        '--name',
-        member.name,
-        '--data',
-        member.data,
-        '--listen-peer',
-        member.peer,
-        '--listen-client',
-        member.client,
-        '--listen-http',
-        member.http,
-        '--initial-cluster',
-        founders.map((m) => `${m.name}=${m.peer}`).join(','),
-        '--initial-cluster-state',
-        options.existing === true ? 'existing' : 'new',
+        ...startArgs(member, {
+          data: member.data,
+          initialCluster: founders.map((m) => `${m.name}=${m.peer}`).join(','),
+          existing: options.existing === true,
+          logLevel: 'info',
+        }),
         '--tick-ms',
         String(TEST_TICK_MS),
         '--election-ticks',
         String(TEST_ELECTION_TICKS),
-        '--log-level',
-        'info',
         ...this.#extraFlags,
         ...(options.flags ?? []),
       ],
