@@ -13,10 +13,10 @@ import { after, describe, it } from 'node:test';
 import { NoSpaceError } from '../src/base/errors.ts';
 import { RecordingLogger } from '../src/base/logger.ts';
 import { getCommand, putCommand } from '../src/cli/client-commands.ts';
-import { MemoryLogStore, MemorySnapshotStore, MemoryStableStore } from '../src/raft/memory-stores.ts';
 import { TesseraNode } from '../src/server/node.ts';
 import { type Listeners, listenPeer, serveNode } from '../src/server/serve.ts';
 import { LmdbState } from '../src/server/state.ts';
+import { memoryNodeStores } from '../src/server/test-node-stores.ts';
 import { freePortBlock } from './helpers/cluster.ts';
 
 interface Member {
@@ -50,33 +50,20 @@ async function startCluster(size: number): Promise<Member[]> {
     selves.map(async (self) => {
       const dir = mkdtempSync(join(tmpdir(), 'tessera-alarm-'));
       dirs.push(dir);
-      const log = new MemoryLogStore();
-      let full = false;
-      const sync = log.sync.bind(log);
-      log.sync = () => {
-        if (!full) return sync();
-        return Promise.reject(
-          Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }),
-        );
-      };
+      const { stores, fillDisk } = memoryNodeStores();
       const peer = await listenPeer(self.peer, logger);
       const node = await TesseraNode.start({
         self,
         initialCluster,
         initialClusterState: 'new',
-        stores: {
-          log,
-          stable: new MemoryStableStore(),
-          snapshots: new MemorySnapshotStore(),
-          close: async () => {},
-        },
+        stores,
         state: LmdbState.open(join(dir, 'state')),
         logger,
         tickMs: 10,
         electionTicks: 10,
       });
       const listeners = await serveNode(node, peer.server, peer.address, self, logger);
-      const member = { node, listeners, client: self.client, fillDisk: () => (full = true) };
+      const member = { node, listeners, client: self.client, fillDisk };
       members.push(member);
       return member;
     }),

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { NoSpaceError, ProposalDroppedError, UnavailableError } from '../base/errors.ts';
 import { RecordingLogger } from '../base/logger.ts';
-import { MemoryLogStore, MemorySnapshotStore, MemoryStableStore } from '../raft/memory-stores.ts';
 import { TesseraNode } from './node.ts';
 import { LmdbState } from './state.ts';
+import { memoryNodeStores } from './test-node-stores.ts';
 
 const dirs: string[] = [];
 after(() => {
@@ -18,30 +18,18 @@ after(() => {
 async function singleMember(): Promise<{ node: TesseraNode; failSync: () => void }> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-node-'));
   dirs.push(dir);
-  const log = new MemoryLogStore();
-  let failing = false;
-  const sync = log.sync.bind(log);
-  log.sync = () => {
-    if (!failing) return sync();
-    const error = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-    return Promise.reject(error);
-  };
+  const { stores, fillDisk } = memoryNodeStores();
   const self = { name: 'solo', peer: '127.0.0.1:1', client: '127.0.0.1:2', http: '127.0.0.1:3' };
   const node = await TesseraNode.start({
     self,
     initialCluster: new Map([[self.name, self.peer]]),
     initialClusterState: 'new',
-    stores: {
-      log,
-      stable: new MemoryStableStore(),
-      snapshots: new MemorySnapshotStore(),
-      close: async () => {},
-    },
+    stores,
     state: LmdbState.open(join(dir, 'state')),
     logger: new RecordingLogger(),
     tickMs: 5,
   });
-  return { node, failSync: () => (failing = true) };
+  return { node, failSync: fillDisk };
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {
