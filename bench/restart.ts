@@ -208,35 +208,18 @@ export async function benchRestart(): Promise<void> {
     const emptyRun = best(await timeStart(empty), await timeStart(empty));
     const largeRun = best(await timeStart(large), await timeStart(large));
     const catchUp = await timeCatchUp(large, join(root, 'joiner'));
+    const row = (run: string, stateKeys: number, ms: number, rss: number) => ({
+      run,
+      keys: stateKeys,
+      'state MiB': Math.round((stateKeys === 0 ? 0 : bytes) / MiB),
+      ms: round(ms),
+      'peak RSS MiB': round(rss / MiB),
+    });
     printTable('restart: process start to serving (best of 2), and a new member catching up by snapshot', [
-      {
-        run: 'restart, empty state',
-        keys: 0,
-        'state MiB': 0,
-        ms: round(emptyRun.ms),
-        'peak RSS MiB': round(emptyRun.rss / MiB),
-      },
-      {
-        run: 'restart, large state',
-        keys,
-        'state MiB': Math.round(bytes / MiB),
-        ms: round(largeRun.ms),
-        'peak RSS MiB': round(largeRun.rss / MiB),
-      },
-      {
-        run: 'learner catch-up: sender',
-        keys,
-        'state MiB': Math.round(bytes / MiB),
-        ms: round(catchUp.ms),
-        'peak RSS MiB': round(catchUp.leaderRss / MiB),
-      },
-      {
-        run: 'learner catch-up: receiver',
-        keys,
-        'state MiB': Math.round(bytes / MiB),
-        ms: round(catchUp.ms),
-        'peak RSS MiB': round(catchUp.joinerRss / MiB),
-      },
+      row('restart, empty state', 0, emptyRun.ms, emptyRun.rss),
+      row('restart, large state', keys, largeRun.ms, largeRun.rss),
+      row('learner catch-up: sender', keys, catchUp.ms, catchUp.leaderRss),
+      row('learner catch-up: receiver', keys, catchUp.ms, catchUp.joinerRss),
     ]);
     console.log(
       `restart large / empty: ${(largeRun.ms / emptyRun.ms).toFixed(2)}× (built in ${buildSeconds.toFixed(1)} s); ` +

@@ -61,7 +61,7 @@ describe('LmdbState snapshots', () => {
     const { source, snapshots, ref } = await snapshotted(3000, 600);
     assert.equal(ref.metadata.index, 3000);
     assert.ok(ref.totalBytes > 1024 * 1024, `image of ${ref.totalBytes} bytes spans several records`);
-    const { state } = openState();
+    const { state, dir } = openState();
     await state.apply(puts(1, 10, 5)); // data the restore must replace
     await state.restore(snapshots, ref, 7777);
     assert.equal(state.applied, 3000);
@@ -72,6 +72,10 @@ describe('LmdbState snapshots', () => {
       assert.equal(state.get(key), source.get(key), key);
     }
     await state.close();
+    const reopened = LmdbState.open(dir);
+    assert.equal(reopened.restoring, undefined, 'a finished restore leaves no mark on disk');
+    assert.equal(reopened.applied, 3000);
+    await reopened.close();
     await source.close();
   });
 
