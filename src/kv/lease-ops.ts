@@ -106,8 +106,7 @@ export function checkpointLeases(
     }
   }
   for (const { id, remainingTtl } of checkpoints) {
-    const lease = state.leases.get(id);
-    if (lease !== undefined) lease.remainingTtl = remainingTtl;
+    state.leases.checkpoint(id, remainingTtl);
   }
   return { revision: state.revision };
 }

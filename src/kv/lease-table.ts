@@ -18,9 +18,26 @@ export interface Lease {
   readonly keys: Set<string>;
 }
 
+/**
+ * Hears of every change to a lease table, after it is made: a disk backend
+ * records them in the write transaction under way.
+ */
+export interface LeaseJournal {
+  granted(id: number, ttl: number, remainingTtl: number): void;
+  removed(id: number): void;
+  attached(id: number, keyId: string): void;
+  detached(id: number, keyId: string): void;
+  checkpointed(id: number, ttl: number, remainingTtl: number): void;
+}
+
 /** Leases by id, with their attached keys. */
 export class LeaseTable {
   readonly #leases = new Map<number, Lease>();
+  readonly #journal: LeaseJournal | undefined;
+
+  constructor(journal?: LeaseJournal) {
+    this.#journal = journal;
+  }
 
   /** How many leases exist. */
   get size(): number {
@@ -36,22 +53,39 @@ export class LeaseTable {
   grant(id: number, ttl: number, remainingTtl = ttl): Lease {
     const lease: Lease = { id, ttl, remainingTtl, keys: new Set() };
     this.#leases.set(id, lease);
+    this.#journal?.granted(id, ttl, remainingTtl);
     return lease;
+  }
+
+  /** Puts back a lease a disk backend recorded, with its keys (not journaled: it is on disk). */
+  load(id: number, ttl: number, remainingTtl: number, keys: Iterable<string>): void {
+    this.#leases.set(id, { id, ttl, remainingTtl, keys: new Set(keys) });
   }
 
   /** Removes a lease; the caller deleted its keys first. */
   remove(id: number): void {
     this.#leases.delete(id);
+    this.#journal?.removed(id);
+  }
+
+  /** Records the TTL a lease had left at a checkpoint, when it exists. */
+  checkpoint(id: number, remainingTtl: number): void {
+    const lease = this.#leases.get(id);
+    if (lease === undefined) return;
+    lease.remainingTtl = remainingTtl;
+    this.#journal?.checkpointed(id, lease.ttl, remainingTtl);
   }
 
   /** Records that the key now names lease `id` (which exists). */
   attach(id: number, keyId: string): void {
     this.#required(id).keys.add(keyId);
+    this.#journal?.attached(id, keyId);
   }
 
   /** Records that the key no longer names lease `id`. */
   detach(id: number, keyId: string): void {
     this.#required(id).keys.delete(keyId);
+    this.#journal?.detached(id, keyId);
   }
 
   /**

@@ -10,8 +10,13 @@
  */
 import { InvalidArgumentError } from '../base/errors.ts';
 
-/** Longest key, in bytes. etcd bounds keys only through the request size; FoundationDB allows 10 kB. */
-export const KEY_BYTES_MAX = 8 * 1024;
+/**
+ * Longest key, in bytes. etcd bounds keys only through the request size;
+ * FoundationDB allows 10 kB. 4000 because the disk backend files keys as
+ * LMDB keys, at most 4026 bytes with its 8 KiB pages, and its lease-keys
+ * table puts 8 bytes before them.
+ */
+export const KEY_BYTES_MAX = 4000;
 
 /**
  * Largest request: the bytes of every key, range end, value and compare

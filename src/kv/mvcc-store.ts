@@ -1,6 +1,6 @@
 /**
- * The MVCC key-value store: etcd v3's `mvcc` package as a pure, in-memory,
- * deterministic state machine.
+ * The MVCC key-value store: etcd v3's `mvcc` package as a pure,
+ * deterministic state machine, in memory or on a disk backend.
  *
  * @module
  */
@@ -25,7 +25,13 @@ import { RevisionWriter } from './revision-writer.ts';
 import { SnapshotRestorer } from './snapshot-restorer.ts';
 import { snapshotRecords } from './snapshot-writer.ts';
 import { checkStoreInvariants } from './store-invariants.ts';
-import { createStoreState, readRevisionOf, type StoreState } from './store-state.ts';
+import {
+  createStoreState,
+  readRevisionOf,
+  type StoreBackend,
+  type StoreState,
+  saveScalars,
+} from './store-state.ts';
 import { checkTxnRequest } from './txn-check.ts';
 import { checkTxnPlan, executeTxnPlan, planTxn } from './txn-runner.ts';
 import type {
@@ -78,6 +84,19 @@ export interface MvccStoreRestore {
   finish(): MvccStore;
 }
 
+/** Where a restore writes: an empty backend, and whether to check the whole state at the end. */
+export interface RestoreTarget {
+  /** An empty backend (a disk one cleared first); in memory by default. */
+  readonly backend?: StoreBackend;
+  /**
+   * Check every invariant of the restored state at the end, O(state) in time
+   * and memory (default true). Each key's history, each lease and the counts
+   * are checked as they arrive either way; a disk restore of a large state
+   * turns this off.
+   */
+  readonly checkAll?: boolean;
+}
+
 /**
  * An in-memory multi-version key-value store with etcd v3 semantics:
  * revisions, ranges at past revisions, transactions, compaction and lease
@@ -110,8 +129,20 @@ export class MvccStore {
    * @param options per-store limits (see `limits.ts`); every member must use the same.
    * @throws {InvalidArgumentError} on a bad limit.
    */
-  constructor(options: MvccStoreOptions = {}) {
-    this.#state = createStoreState(mvccStoreLimits(options));
+  constructor(options: MvccStoreOptions = {}, backend?: StoreBackend) {
+    this.#state = createStoreState(mvccStoreLimits(options), backend);
+  }
+
+  /**
+   * A store on `backend`: in memory by default; on disk with
+   * `src/storage/lmdb-kv-backend.ts`, where the store opens as it was last
+   * saved. A disk backend's writes must run inside its write transaction
+   * (the caller's: one per applied batch).
+   *
+   * @throws {InvalidArgumentError} on a bad limit.
+   */
+  static open(backend: StoreBackend, options: MvccStoreOptions = {}): MvccStore {
+    return new MvccStore(options, backend);
   }
 
   /**
@@ -124,17 +155,21 @@ export class MvccStore {
    * const copy = restore.finish();
    * ```
    */
-  static restore(options: MvccStoreOptions = {}): MvccStoreRestore {
-    const restorer = new SnapshotRestorer(mvccStoreLimits(options));
+  static restore(options: MvccStoreOptions = {}, into?: RestoreTarget): MvccStoreRestore {
+    const restorer = new SnapshotRestorer(mvccStoreLimits(options), into?.backend, into?.checkAll ?? true);
     return {
       push: (record) => restorer.push(record),
       pushValue: (value) => restorer.pushValue(value),
-      finish: () => MvccStore.#fromState(restorer.finish()),
+      finish: () => {
+        const state = restorer.finish();
+        saveScalars(state);
+        return MvccStore.#fromState(state);
+      },
     };
   }
 
   static #fromState(state: StoreState): MvccStore {
-    const store = new MvccStore(state.limits);
+    const store = new MvccStore(state.limits, state.backend);
     store.#state = state;
     return store;
   }
@@ -218,7 +253,7 @@ export class MvccStore {
     checkPutAgainstState(this.#state, request);
     const writer = new RevisionWriter(this.#state);
     const response = executePut(this.#state, writer, request);
-    writer.commit();
+    this.#commit(writer);
     return { response, events: writer.events };
   }
 
@@ -232,7 +267,7 @@ export class MvccStore {
     checkDeleteRangeRequest(request, new RequestBudget('delete range'));
     const writer = new RevisionWriter(this.#state);
     const response = executeDeleteRange(this.#state, writer, request);
-    writer.commit();
+    this.#commit(writer);
     return { response, events: writer.events };
   }
 
@@ -253,7 +288,7 @@ export class MvccStore {
     checkTxnPlan(state, plan);
     const writer = new RevisionWriter(state);
     const response = executeTxnPlan(state, writer, plan);
-    writer.commit();
+    this.#commit(writer);
     return { response, events: writer.events };
   }
 
@@ -271,6 +306,7 @@ export class MvccStore {
       throw new InvalidArgumentError(`Cannot compact: the revision must be an integer >= 1, got ${revision}`);
     }
     startCompaction(this.#state, revision);
+    saveScalars(this.#state);
     return { revision: this.#state.revision };
   }
 
@@ -285,7 +321,15 @@ export class MvccStore {
     if (!Number.isSafeInteger(keysMax) || keysMax < 1) {
       throw new InvalidArgumentError(`Cannot compact: keysMax must be an integer >= 1, got ${keysMax}`);
     }
-    return compactionStep(this.#state, keysMax);
+    const done = compactionStep(this.#state, keysMax);
+    saveScalars(this.#state);
+    return done;
+  }
+
+  #commit(writer: RevisionWriter): void {
+    if (!writer.changed) return;
+    writer.commit();
+    saveScalars(this.#state);
   }
 
   /**
@@ -307,7 +351,9 @@ export class MvccStore {
    * @throws {InvalidArgumentError} when the lease does not exist (`details.leaseId`).
    */
   leaseRevoke(request: LeaseRevokeRequest): WriteResult<LeaseRevokeResponse> {
-    return revokeLease(this.#state, request);
+    const result = revokeLease(this.#state, request);
+    saveScalars(this.#state);
+    return result;
   }
 
   /**

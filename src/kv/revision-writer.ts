@@ -82,7 +82,12 @@ export class RevisionWriter {
   delete(previous: KeyRecord): void {
     const state = this.#state;
     const head = state.index.get(previous.keyId);
-    if (head?.record !== previous)
+    // By revision, not identity: a disk index hands out fresh histories.
+    if (
+      head === undefined ||
+      head.record.modRevision !== previous.modRevision ||
+      head.record.sub !== previous.sub
+    )
       throw new Error('Invariant: a delete names a version that is not the latest');
     const tombstone: KeyRecord = {
       key: previous.key,

@@ -72,6 +72,14 @@ export function snapshotRecords(
   return generate();
 
   function* generate(): Generator<Uint8Array, void, undefined> {
+    try {
+      yield* records();
+    } finally {
+      index.release?.();
+    }
+  }
+
+  function* records(): Generator<Uint8Array, void, undefined> {
     yield encode([SNAPSHOT_MAGIC, SNAPSHOT_FORMAT_VERSION, revision, compactRevision]);
     for (let start = 0; start < leases.length; start += SNAPSHOT_LEASES_PER_RECORD) {
       const batch = leases.slice(start, start + SNAPSHOT_LEASES_PER_RECORD);

@@ -113,7 +113,8 @@ export function checkStoreInvariants(state: StoreState): void {
   if (!state.compactPending && state.compactCursor !== undefined)
     fail('a compaction cursor without a compaction');
 
-  const records = new Set<KeyRecord>();
+  // Versions by revision, not identity: a disk index hands out fresh records.
+  const records = new Set<string>();
   let previousKeyId: string | undefined;
   for (const [keyId, head] of state.index.entries()) {
     if (previousKeyId !== undefined && keyId <= previousKeyId) fail('the index is out of order');
@@ -124,7 +125,7 @@ export function checkStoreInvariants(state: StoreState): void {
     const problem = historyProblem(keyId, head, revision, compactRevision, compacted);
     if (problem !== undefined) fail(`key ${JSON.stringify(keyId)}: ${problem}`);
     for (let node: HistoryNode | undefined = head; node !== undefined; node = node.older)
-      records.add(node.record);
+      records.add(`${node.record.modRevision}.${node.record.sub}`);
     const live = head.record.tombstone ? undefined : head.record;
     if (live !== undefined && live.lease !== 0 && state.leases.get(live.lease)?.keys.has(keyId) !== true) {
       fail(`key ${JSON.stringify(keyId)} names lease ${live.lease}, which does not list it`);
@@ -134,8 +135,8 @@ export function checkStoreInvariants(state: StoreState): void {
   if (state.log.size !== records.size) {
     fail(`the revision log holds ${state.log.size} versions, the index ${records.size}`);
   }
-  for (const record of state.log.keys()) {
-    if (!records.has(record))
+  for (const [record] of state.log.entries()) {
+    if (!records.has(`${record.modRevision}.${record.sub}`))
       fail(`the revision log holds a version the index does not (${record.modRevision})`);
   }
 

@@ -1,0 +1,130 @@
+/**
+ * The MVCC store on LMDB: the same reference-model suite the in-memory
+ * store passes, then what only a disk store has (reopening, large keys,
+ * snapshots reading one transaction while writes go on).
+ */
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { open, type RootDatabase } from 'lmdb';
+import { KEY_BYTES_MAX } from '../kv/limits.ts';
+import { checkAgainstModel } from '../kv/mvcc-model.suite.ts';
+import { MvccStore } from '../kv/mvcc-store.ts';
+import { LMDB_PAGE_SIZE, LmdbKvBackend } from './lmdb-kv-backend.ts';
+import { removeDirectory, temporaryDirectory } from './test-stores.ts';
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (value: Uint8Array | undefined) =>
+  value === undefined ? undefined : new TextDecoder().decode(value);
+
+let dir: string;
+let root: RootDatabase;
+
+function openRoot(): RootDatabase {
+  return open({ path: dir, compression: false, pageSize: LMDB_PAGE_SIZE });
+}
+
+beforeEach(async () => {
+  dir = await temporaryDirectory();
+  root = openRoot();
+});
+afterEach(async () => {
+  await root.close();
+  await removeDirectory(dir);
+});
+
+describe('MvccStore on LMDB', () => {
+  it('answers every read, write and error as the reference model does', () => {
+    const pair = [new LmdbKvBackend(root, 'a'), new LmdbKvBackend(root, 'b')];
+    let current = 0;
+    checkAgainstModel(
+      {
+        create: (options) => {
+          current = 0;
+          return root.transactionSync(() => {
+            for (const backend of pair) backend.clear();
+            return MvccStore.open(pair[0] as LmdbKvBackend, options);
+          });
+        },
+        write: (run) => root.transactionSync(run),
+        restoreTarget: () => {
+          current = 1 - current;
+          const backend = pair[current] as LmdbKvBackend;
+          backend.clear();
+          return { backend };
+        },
+      },
+      200,
+    );
+  });
+
+  it('reopens as it was: revision, keys, history, leases and a compaction under way', async () => {
+    const store = root.transactionSync(() => MvccStore.open(new LmdbKvBackend(root)));
+    root.transactionSync(() => {
+      store.leaseGrant({ id: 7, ttl: 30 });
+      store.put({ key: bytes('a'), value: bytes('1') });
+      store.put({ key: bytes('a'), value: bytes('2') });
+      store.put({ key: bytes('b'), value: bytes('x'), lease: 7 });
+      store.put({ key: bytes('c'), value: bytes('y') });
+      store.leaseCheckpoint({ checkpoints: [{ id: 7, remainingTtl: 12 }] });
+      store.compact({ revision: 3 });
+      store.compactStep(1);
+    });
+    assert.equal(store.compactionPending, true);
+    await root.close();
+    root = openRoot();
+    const reopened = MvccStore.open(new LmdbKvBackend(root));
+    assert.equal(reopened.revision, 5);
+    assert.equal(reopened.compactRevision, 3);
+    assert.equal(reopened.compactionPending, true);
+    assert.equal(text(reopened.range({ key: bytes('a') }).kvs[0]?.value), '2');
+    assert.equal(text(reopened.range({ key: bytes('a'), revision: 3 }).kvs[0]?.value), '2');
+    assert.deepEqual(reopened.leaseTimeToLive(7), {
+      id: 7,
+      grantedTtl: 30,
+      remainingTtl: 12,
+      keys: [bytes('b')],
+    });
+    reopened.checkInvariants();
+    root.transactionSync(() => {
+      while (!reopened.compactStep(1));
+      reopened.leaseRevoke({ id: 7 });
+    });
+    assert.equal(reopened.range({ key: bytes('b') }).kvs.length, 0);
+    assert.deepEqual(reopened.leaseList(), []);
+    reopened.checkInvariants();
+  });
+
+  it('takes keys up to KEY_BYTES_MAX, with a lease', () => {
+    const store = root.transactionSync(() => MvccStore.open(new LmdbKvBackend(root)));
+    const key = new Uint8Array(KEY_BYTES_MAX).fill(0x61);
+    root.transactionSync(() => {
+      store.leaseGrant({ id: 1, ttl: 10 });
+      store.put({ key, value: bytes('v'), lease: 1 });
+    });
+    assert.equal(store.range({ key }).kvs[0]?.key.length, KEY_BYTES_MAX);
+    store.checkInvariants();
+  });
+
+  it('writes a snapshot of the state when it began, while writes go on', () => {
+    const store = root.transactionSync(() => MvccStore.open(new LmdbKvBackend(root)));
+    root.transactionSync(() => {
+      for (let i = 0; i < 50; i++) store.put({ key: bytes(`k${i}`), value: bytes(`v${i}`) });
+    });
+    const records = store.snapshot(64);
+    const first = records.next();
+    root.transactionSync(() => {
+      store.deleteRange({ key: bytes('k'), rangeEnd: bytes('l') });
+      store.put({ key: bytes('z'), value: bytes('late') });
+    });
+    const image = [first.value as Uint8Array, ...records];
+    const copy = root.transactionSync(() => {
+      const restore = MvccStore.restore({}, { backend: new LmdbKvBackend(root, 'copy') });
+      for (const record of image) restore.push(record);
+      return restore.finish();
+    });
+    assert.equal(copy.revision, 51);
+    assert.equal(copy.range({ key: bytes('k'), rangeEnd: bytes('l'), countOnly: true }).count, 50);
+    assert.equal(copy.range({ key: bytes('z') }).kvs.length, 0);
+    copy.checkInvariants();
+  });
+});

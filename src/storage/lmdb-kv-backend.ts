@@ -1,0 +1,444 @@
+/**
+ * The MVCC store on disk: a `StoreBackend` (`src/kv/store-state.ts`) on
+ * LMDB, so a member's data is bounded by its disk, not its RAM, and a
+ * restart opens it in milliseconds instead of rebuilding it.
+ *
+ * etcd keeps its key index in memory and rebuilds it from bbolt on every
+ * start; here the index is an LMDB table too, so nothing is rebuilt. The
+ * tables, in one LMDB environment the caller opens (with
+ * {@link LMDB_PAGE_SIZE}):
+ *
+ * - `<prefix>.index`: key bytes → the key's kept versions, newest first,
+ *   {@link HISTORY_VERSION_BYTES} each (revisions, version, lease,
+ *   tombstone), values left out: a put rewrites its key's history, which
+ *   compaction keeps short, never the values in it;
+ * - `<prefix>.log`: revision `{main, sub}` as 12 big-endian bytes (so LMDB
+ *   orders it as numbers) → the version: its fields, key and value. Values
+ *   are read from here, lazily, when a read needs them;
+ * - `<prefix>.leases`: lease id (8 bytes) → TTL and remaining TTL;
+ *   `<prefix>.leaseKeys`: lease id + key bytes → nothing: which keys each
+ *   lease holds, so the lease table is loaded on open without a scan of
+ *   every key;
+ * - `<prefix>.meta`: the store's scalars (revision, compaction state).
+ *
+ * Every write must run inside the caller's LMDB write transaction
+ * (`transactionSync`: the server applies a batch of entries in one), so
+ * the applied index the caller records in it always matches the data.
+ * Reads outside a write transaction see the last committed one.
+ *
+ * Hand-written on lmdb rather than using a library: no npm package offers
+ * an MVCC key index with etcd's revision semantics over an embedded store.
+ *
+ * @module
+ */
+import type { Database, RangeOptions, RootDatabase, Transaction } from 'lmdb';
+import type { HistoryNode, KeyRecord } from '../kv/key-history.ts';
+import type { LeaseJournal } from '../kv/lease-table.ts';
+import type { KeyIndex, LoadedState, RevisionLog, StoreBackend, StoreScalars } from '../kv/store-state.ts';
+import { CorruptionError } from './errors.ts';
+
+/**
+ * The LMDB page size a KV environment is created with: 8 KiB pages let
+ * LMDB take keys up to 4026 bytes (4 KiB pages: 1978), which the key limit
+ * (`KEY_BYTES_MAX`) and the lease-keys table's 8-byte prefix fit in.
+ */
+export const LMDB_PAGE_SIZE = 8192;
+
+/** Bytes of one version in a key's history. */
+export const HISTORY_VERSION_BYTES = 37;
+
+/** Bytes of a version's fields before its key and value in the log. */
+const LOG_HEADER_BYTES = 29;
+
+const EMPTY = new Uint8Array(0);
+const SCALARS_KEY = 'scalars';
+
+function latin1Bytes(keyId: string): Buffer {
+  return Buffer.from(keyId, 'latin1');
+}
+
+function keyIdOfBytes(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
+}
+
+/** A plain `Uint8Array` copy (tests compare with deepStrictEqual, which tells a Buffer apart). */
+function plainCopy(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
+/** The log key of revision `{main, sub}`: 12 big-endian bytes. */
+export function revisionKey(modRevision: number, sub: number): Buffer {
+  const key = Buffer.allocUnsafe(12);
+  key.writeUInt32BE(Math.floor(modRevision / 0x1_0000_0000), 0);
+  key.writeUInt32BE(modRevision >>> 0, 4);
+  key.writeUInt32BE(sub, 8);
+  return key;
+}
+
+function leaseKey(id: number): Buffer {
+  const key = Buffer.allocUnsafe(8);
+  key.writeUInt32BE(Math.floor(id / 0x1_0000_0000), 0);
+  key.writeUInt32BE(id >>> 0, 4);
+  return key;
+}
+
+function leaseIdOf(key: Buffer): number {
+  return key.readUInt32BE(0) * 0x1_0000_0000 + key.readUInt32BE(4);
+}
+
+/**
+ * A binary value read through the tables' transaction. (lmdb's typings
+ * leave out `getBinary`'s options; a write transaction under way is read
+ * instead of any other, so a clone must not be read inside one.)
+ */
+function readBinary(db: Database<Buffer, Buffer>, key: Buffer, tables: Tables): Buffer | undefined {
+  const getBinary = db.getBinary as (
+    key: Buffer,
+    options?: { transaction?: Transaction },
+  ) => Buffer | undefined;
+  return getBinary.call(
+    db,
+    key,
+    tables.transaction === undefined ? undefined : { transaction: tables.transaction },
+  );
+}
+
+/** Options of a range from `start`, down to the first key when `reverse`. */
+function rangeOptions(tables: Tables, start: string | undefined, reverse: boolean): RangeOptions {
+  const options: { start?: Buffer; end?: Buffer; reverse?: boolean; transaction?: Transaction } = {};
+  if (start !== undefined) options.start = latin1Bytes(start);
+  if (reverse) {
+    options.reverse = true;
+    // Without an end, lmdb's reverse range stops short of the key 0x00 (the smallest a store can hold).
+    options.end = Buffer.alloc(0);
+  }
+  if (tables.transaction !== undefined) options.transaction = tables.transaction;
+  return options as RangeOptions;
+}
+
+function corrupt(what: string): never {
+  throw new CorruptionError(`The KV state on disk is corrupt: ${what}`);
+}
+
+/** The scalars as saved (LMDB's MessagePack keeps null, not undefined). */
+type SavedScalars = Omit<StoreScalars, 'compactCursor'> & { readonly compactCursor: string | null };
+
+/** The tables and the transaction reads go through (undefined: the current one). */
+interface Tables {
+  readonly index: Database<Buffer, Buffer>;
+  readonly log: Database<Buffer, Buffer>;
+  readonly transaction: Transaction | undefined;
+}
+
+/** A version read from disk; its value is read from the log when first asked for. */
+class DiskRecord implements KeyRecord {
+  readonly key: Uint8Array;
+  readonly keyId: string;
+  readonly modRevision: number;
+  readonly sub: number;
+  readonly tombstone: boolean;
+  readonly createRevision: number;
+  readonly version: number;
+  readonly lease: number;
+  readonly #tables: Tables;
+  #value: Uint8Array | undefined;
+
+  constructor(
+    tables: Tables,
+    key: Uint8Array,
+    keyId: string,
+    fields: {
+      modRevision: number;
+      sub: number;
+      tombstone: boolean;
+      createRevision: number;
+      version: number;
+      lease: number;
+    },
+    value?: Uint8Array,
+  ) {
+    this.#tables = tables;
+    this.key = key;
+    this.keyId = keyId;
+    this.modRevision = fields.modRevision;
+    this.sub = fields.sub;
+    this.tombstone = fields.tombstone;
+    this.createRevision = fields.createRevision;
+    this.version = fields.version;
+    this.lease = fields.lease;
+    this.#value = fields.tombstone ? EMPTY : value;
+  }
+
+  get value(): Uint8Array {
+    if (this.#value === undefined) {
+      const stored = readBinary(this.#tables.log, revisionKey(this.modRevision, this.sub), this.#tables);
+      if (stored === undefined)
+        corrupt(`version ${this.modRevision}.${this.sub} of a key is missing from the log`);
+      this.#value = decodeLogRecord(this.#tables, stored, this.modRevision, this.sub).value;
+    }
+    return this.#value;
+  }
+}
+
+function encodeHistory(head: HistoryNode): Buffer {
+  let count = 0;
+  for (let node: HistoryNode | undefined = head; node !== undefined; node = node.older) count++;
+  const bytes = Buffer.allocUnsafe(count * HISTORY_VERSION_BYTES);
+  let at = 0;
+  for (let node: HistoryNode | undefined = head; node !== undefined; node = node.older) {
+    const record = node.record;
+    bytes.writeDoubleBE(record.modRevision, at);
+    bytes.writeUInt32BE(record.sub, at + 8);
+    bytes.writeDoubleBE(record.createRevision, at + 12);
+    bytes.writeDoubleBE(record.version, at + 20);
+    bytes.writeDoubleBE(record.lease, at + 28);
+    bytes.writeUInt8(record.tombstone ? 1 : 0, at + 36);
+    at += HISTORY_VERSION_BYTES;
+  }
+  return bytes;
+}
+
+function decodeHistory(tables: Tables, keyBytes: Buffer, stored: Buffer): HistoryNode {
+  if (stored.length === 0 || stored.length % HISTORY_VERSION_BYTES !== 0) {
+    corrupt(`a key's history is ${stored.length} bytes`);
+  }
+  const key = plainCopy(keyBytes);
+  const keyId = keyIdOfBytes(key);
+  const records: KeyRecord[] = [];
+  for (let at = 0; at < stored.length; at += HISTORY_VERSION_BYTES) {
+    records.push(
+      new DiskRecord(tables, key, keyId, {
+        modRevision: stored.readDoubleBE(at),
+        sub: stored.readUInt32BE(at + 8),
+        createRevision: stored.readDoubleBE(at + 12),
+        version: stored.readDoubleBE(at + 20),
+        lease: stored.readDoubleBE(at + 28),
+        tombstone: stored.readUInt8(at + 36) === 1,
+      }),
+    );
+  }
+  let head: HistoryNode | undefined;
+  for (let i = records.length - 1; i >= 0; i--) head = { record: records[i] as KeyRecord, older: head };
+  return head as HistoryNode;
+}
+
+function encodeLogRecord(record: KeyRecord): Buffer {
+  const value = record.tombstone ? EMPTY : record.value;
+  const bytes = Buffer.allocUnsafe(LOG_HEADER_BYTES + record.key.length + value.length);
+  bytes.writeDoubleBE(record.createRevision, 0);
+  bytes.writeDoubleBE(record.version, 8);
+  bytes.writeDoubleBE(record.lease, 16);
+  bytes.writeUInt8(record.tombstone ? 1 : 0, 24);
+  bytes.writeUInt32BE(record.key.length, 25);
+  bytes.set(record.key, LOG_HEADER_BYTES);
+  bytes.set(value, LOG_HEADER_BYTES + record.key.length);
+  return bytes;
+}
+
+function decodeLogRecord(tables: Tables, stored: Buffer, modRevision: number, sub: number): KeyRecord {
+  if (stored.length < LOG_HEADER_BYTES) corrupt(`version ${modRevision}.${sub} is ${stored.length} bytes`);
+  const keyLength = stored.readUInt32BE(25);
+  if (LOG_HEADER_BYTES + keyLength > stored.length) corrupt(`version ${modRevision}.${sub} is cut short`);
+  const key = plainCopy(stored.subarray(LOG_HEADER_BYTES, LOG_HEADER_BYTES + keyLength));
+  return new DiskRecord(
+    tables,
+    key,
+    keyIdOfBytes(key),
+    {
+      modRevision,
+      sub,
+      createRevision: stored.readDoubleBE(0),
+      version: stored.readDoubleBE(8),
+      lease: stored.readDoubleBE(16),
+      tombstone: stored.readUInt8(24) === 1,
+    },
+    plainCopy(stored.subarray(LOG_HEADER_BYTES + keyLength)),
+  );
+}
+
+/** The key index on LMDB; a clone reads one read transaction. */
+class LmdbKeyIndex implements KeyIndex {
+  readonly #root: RootDatabase;
+  readonly #tables: Tables;
+
+  constructor(root: RootDatabase, tables: Tables) {
+    this.#root = root;
+    this.#tables = tables;
+  }
+
+  get(keyId: string): HistoryNode | undefined {
+    const keyBytes = latin1Bytes(keyId);
+    const stored = readBinary(this.#tables.index, keyBytes, this.#tables);
+    return stored === undefined ? undefined : decodeHistory(this.#tables, keyBytes, stored);
+  }
+
+  set(keyId: string, head: HistoryNode): void {
+    this.#tables.index.putSync(latin1Bytes(keyId), encodeHistory(head));
+  }
+
+  delete(keyId: string): void {
+    this.#tables.index.removeSync(latin1Bytes(keyId));
+  }
+
+  *entries(lowestKey?: string): IterableIterator<[string, HistoryNode]> {
+    const range = this.#tables.index.getRange(rangeOptions(this.#tables, lowestKey, false));
+    for (const { key, value } of range) {
+      yield [keyIdOfBytes(key), decodeHistory(this.#tables, key, value as Buffer)];
+    }
+  }
+
+  *entriesReversed(
+    highestKey?: string,
+    _reusedArray?: undefined,
+    skipHighest = false,
+  ): IterableIterator<[string, HistoryNode]> {
+    const range = this.#tables.index.getRange(rangeOptions(this.#tables, highestKey, true));
+    for (const { key, value } of range) {
+      const keyId = keyIdOfBytes(key);
+      if (highestKey !== undefined && (keyId > highestKey || (skipHighest && keyId === highestKey))) continue;
+      yield [keyId, decodeHistory(this.#tables, key, value as Buffer)];
+    }
+  }
+
+  nextHigherKey(key: string): string | undefined {
+    const keys = this.#tables.index.getKeys({
+      start: latin1Bytes(key),
+      limit: 2,
+      transaction: this.#tables.transaction,
+    } as never);
+    for (const next of keys) {
+      const keyId = keyIdOfBytes(next);
+      if (keyId > key) return keyId;
+    }
+    return undefined;
+  }
+
+  clone(): KeyIndex {
+    const transaction = this.#root.useReadTransaction();
+    return new LmdbKeyIndex(this.#root, { ...this.#tables, transaction });
+  }
+
+  release(): void {
+    this.#tables.transaction?.done();
+  }
+}
+
+/** The revision log on LMDB. */
+class LmdbRevisionLog implements RevisionLog {
+  readonly #tables: Tables;
+
+  constructor(tables: Tables) {
+    this.#tables = tables;
+  }
+
+  set(record: KeyRecord, _value: undefined, overwrite = true): boolean {
+    const key = revisionKey(record.modRevision, record.sub);
+    const exists = this.#tables.log.doesExist(key);
+    if (exists && !overwrite) return false;
+    this.#tables.log.putSync(key, encodeLogRecord(record));
+    return !exists;
+  }
+
+  delete(record: KeyRecord): void {
+    this.#tables.log.removeSync(revisionKey(record.modRevision, record.sub));
+  }
+
+  *entries(lowest?: KeyRecord): IterableIterator<[KeyRecord, undefined]> {
+    const range = this.#tables.log.getRange(
+      lowest === undefined ? {} : { start: revisionKey(lowest.modRevision, lowest.sub) },
+    );
+    for (const { key, value } of range) {
+      const modRevision = key.readUInt32BE(0) * 0x1_0000_0000 + key.readUInt32BE(4);
+      yield [decodeLogRecord(this.#tables, value as Buffer, modRevision, key.readUInt32BE(8)), undefined];
+    }
+  }
+
+  get size(): number {
+    return this.#tables.log.getCount();
+  }
+}
+
+/**
+ * The MVCC store's tables in an LMDB environment.
+ *
+ * @example
+ * ```ts
+ * const root = open({ path, pageSize: LMDB_PAGE_SIZE });
+ * const backend = new LmdbKvBackend(root);
+ * const store = root.transactionSync(() => MvccStore.open(backend));
+ * root.transactionSync(() => store.put({ key, value }));
+ * ```
+ */
+export class LmdbKvBackend implements StoreBackend {
+  readonly index: KeyIndex;
+  readonly log: RevisionLog;
+  readonly leaseJournal: LeaseJournal;
+  readonly #tables: Tables;
+  readonly #leases: Database<[number, number], Buffer>;
+  readonly #leaseKeys: Database<Buffer, Buffer>;
+  readonly #meta: Database<SavedScalars, string>;
+
+  /** @param prefix names the tables (several stores may share an environment). */
+  constructor(root: RootDatabase, prefix = 'kv') {
+    const binary = { keyEncoding: 'binary', encoding: 'binary' } as const;
+    this.#tables = {
+      index: root.openDB<Buffer, Buffer>({ name: `${prefix}.index`, ...binary }),
+      log: root.openDB<Buffer, Buffer>({ name: `${prefix}.log`, ...binary }),
+      transaction: undefined,
+    };
+    this.#leases = root.openDB<[number, number], Buffer>({ name: `${prefix}.leases`, keyEncoding: 'binary' });
+    this.#leaseKeys = root.openDB<Buffer, Buffer>({ name: `${prefix}.leaseKeys`, ...binary });
+    this.#meta = root.openDB({ name: `${prefix}.meta` });
+    this.index = new LmdbKeyIndex(root, this.#tables);
+    this.log = new LmdbRevisionLog(this.#tables);
+    const leases = this.#leases;
+    const leaseKeys = this.#leaseKeys;
+    const attachment = (id: number, keyId: string) => Buffer.concat([leaseKey(id), latin1Bytes(keyId)]);
+    const nothing = Buffer.alloc(0);
+    this.leaseJournal = {
+      granted: (id, ttl, remainingTtl) => leases.putSync(leaseKey(id), [ttl, remainingTtl]),
+      checkpointed: (id, ttl, remainingTtl) => leases.putSync(leaseKey(id), [ttl, remainingTtl]),
+      removed: (id) => leases.removeSync(leaseKey(id)),
+      attached: (id, keyId) => leaseKeys.putSync(attachment(id, keyId), nothing),
+      detached: (id, keyId) => leaseKeys.removeSync(attachment(id, keyId)),
+    };
+  }
+
+  saveScalars(scalars: StoreScalars): void {
+    this.#meta.putSync(SCALARS_KEY, { ...scalars, compactCursor: scalars.compactCursor ?? null });
+  }
+
+  load(): LoadedState | undefined {
+    const saved = this.#meta.get(SCALARS_KEY);
+    if (saved === undefined) return undefined;
+    const leases = [];
+    for (const { key, value } of this.#leases.getRange()) {
+      const id = leaseIdOf(key as unknown as Buffer);
+      const keys: string[] = [];
+      const prefix = leaseKey(id);
+      for (const attached of this.#leaseKeys.getKeys({ start: prefix })) {
+        if (attached.length < 8 || attached.compare(prefix, 0, 8, 0, 8) !== 0) break;
+        keys.push(keyIdOfBytes(attached.subarray(8)));
+      }
+      leases.push({ id, ttl: value[0], remainingTtl: value[1], keys });
+    }
+    return {
+      scalars: {
+        revision: saved.revision,
+        compactRevision: saved.compactRevision,
+        compactPending: saved.compactPending,
+        compactCursor: saved.compactCursor ?? undefined,
+      },
+      leases,
+    };
+  }
+
+  /** Empties every table (inside a write transaction), for a restore. */
+  clear(): void {
+    this.#tables.index.clearSync();
+    this.#tables.log.clearSync();
+    this.#leases.clearSync();
+    this.#leaseKeys.clearSync();
+    this.#meta.clearSync();
+  }
+}
