@@ -24,8 +24,7 @@ import { bootstrapStores } from '../src/raft/stores.ts';
 import { type Entry, EntryType } from '../src/raft/types.ts';
 import type { NodeStatus } from '../src/server/api.ts';
 import { encodeMemberInfo, memberIdOf } from '../src/server/member.ts';
-import { LmdbState } from '../src/server/state.ts';
-import { encodeRequest } from '../src/sim/kv-machine.ts';
+import { encodeKvEntry, LmdbState } from '../src/server/state.ts';
 import { printTable, round } from './report.ts';
 
 const BIN = new URL('../bin/tessera.js', import.meta.url).pathname;
@@ -43,16 +42,16 @@ async function buildState(dir: string, bytes: number): Promise<number> {
   ]);
   await bootstrapStores(stores, { voters: [id], learners: [] }, contexts);
   await state.apply(stores.log.entries(1, stores.log.lastIndex() + 1, Number.MAX_SAFE_INTEGER));
-  const value = 'x'.repeat(VALUE_BYTES);
+  const value = new TextEncoder().encode('x'.repeat(VALUE_BYTES));
   const count = Math.ceil(bytes / VALUE_BYTES);
   let index = stores.log.lastIndex();
   for (let done = 0; done < count; done += BATCH) {
     const batch: Entry[] = [];
     for (let i = done; i < Math.min(count, done + BATCH); i++) {
-      const data = encodeRequest({
+      const data = encodeKvEntry({
         clientId: 1,
         requestId: i,
-        command: { op: 'put', key: `key-${i}`, value },
+        command: { type: 'put', request: { key: new TextEncoder().encode(`key-${i}`), value } },
       });
       batch.push({ term: 1, index: ++index, type: EntryType.normal, data });
     }

@@ -25,24 +25,32 @@ export function parseEndpoints(text: string): string[] {
 
 const callOptions = { timeoutMs: CLIENT_TIMEOUT_MS, waitForReady: true };
 
-/** `tessera put KEY VALUE`. */
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** `tessera put KEY VALUE` (UTF-8 key and value): the revision of the write. */
 export async function putCommand(
   endpoints: string[],
   key: string,
   value: string,
-): Promise<{ index: number }> {
-  return withEndpoint(endpoints, (client) => client.service(KvService).put({ key, value }, callOptions));
+): Promise<{ revision: number }> {
+  const response = await withEndpoint(endpoints, (client) =>
+    client.service(KvService).put({ key: encoder.encode(key), value: encoder.encode(value) }, callOptions),
+  );
+  return { revision: response.revision };
 }
 
-/** `tessera get KEY`. */
+/** `tessera get KEY` (UTF-8): the value (null when absent) and the revision read at. */
 export async function getCommand(
   endpoints: string[],
   key: string,
   serializable: boolean,
-): Promise<{ value: string | null; index: number }> {
-  return withEndpoint(endpoints, (client) =>
-    client.service(KvService).get({ key, serializable }, callOptions),
+): Promise<{ value: string | null; revision: number }> {
+  const response = await withEndpoint(endpoints, (client) =>
+    client.service(KvService).range({ request: { key: encoder.encode(key) }, serializable }, callOptions),
   );
+  const found = response.kvs[0];
+  return { value: found === undefined ? null : decoder.decode(found.value), revision: response.revision };
 }
 
 /** One member's line in `tessera status`. */

@@ -134,8 +134,8 @@ program
   .option(...endpointsOption)
   .action(async (key: string, value: string, options: { endpoints: string }) => {
     const { putCommand, parseEndpoints } = await import('./client-commands.ts');
-    const { index } = await putCommand(parseEndpoints(options.endpoints), key, value);
-    console.log(`OK (index ${index})`);
+    const { revision } = await putCommand(parseEndpoints(options.endpoints), key, value);
+    console.log(`OK (revision ${revision})`);
   });
 
 program
@@ -143,15 +143,15 @@ program
   .description('read a key (linearizable unless --serializable)')
   .option(...endpointsOption)
   .option('--serializable', "read the member's own state without a quorum round (may be stale)")
-  .option('--json', 'print {"key","value","index"}')
+  .option('--json', 'print {"key","value","revision"}')
   .action(async (key: string, options: { endpoints: string; serializable?: boolean; json?: boolean }) => {
     const { getCommand, parseEndpoints } = await import('./client-commands.ts');
-    const { value, index } = await getCommand(
+    const { value, revision } = await getCommand(
       parseEndpoints(options.endpoints),
       key,
       options.serializable === true,
     );
-    if (options.json === true) console.log(JSON.stringify({ key, value, index }));
+    if (options.json === true) console.log(JSON.stringify({ key, value, revision }));
     else if (value === null) process.exitCode = 1;
     else console.log(value);
   });

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { ProtocolError, TooLargeError } from '../base/errors.ts';
+import { InvalidArgumentError, ProtocolError, TooLargeError } from '../base/errors.ts';
 import { decode, encode } from '../codec/msgpack.ts';
 import { copyBytes } from './key-span.ts';
 import { REQUEST_BYTES_MAX, TXN_DEPTH_MAX } from './limits.ts';
@@ -225,7 +225,32 @@ export function decodeCommand(data: Uint8Array): KvCommand {
       { details: { limit: COMMAND_BYTES_MAX } },
     );
   }
-  const fields = object(decode(data), 'the command', ['type', 'request']);
+  return commandFrom(decode(data));
+}
+
+/**
+ * A front door's request as a checked command of `type`; a malformed one is
+ * an `InvalidArgumentError` (the caller's mistake, not a broken peer).
+ *
+ * @throws {InvalidArgumentError} when `request` is not a request of `type`.
+ */
+export function checkedCommand(type: KvCommand['type'], request: unknown): KvCommand {
+  try {
+    return commandFrom({ type, request });
+  } catch (error) {
+    if (error instanceof ProtocolError) throw new InvalidArgumentError(error.message);
+    throw error;
+  }
+}
+
+/**
+ * Shape-checks a command already decoded from MessagePack (a front door's
+ * request): the checks of {@link decodeCommand} without the decoding.
+ *
+ * @throws {ProtocolError} when `value` is not a command.
+ */
+export function commandFrom(value: unknown): KvCommand {
+  const fields = object(value, 'the command', ['type', 'request']);
   const types = [
     'range',
     'put',

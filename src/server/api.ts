@@ -6,15 +6,22 @@
  * @module
  */
 import { InvalidArgumentError } from '../base/errors.ts';
+import { checkedCommand } from '../kv/kv-command.ts';
+import type {
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  TxnRequest,
+  TxnResponse,
+} from '../kv/types.ts';
 import type { Message, NodeId } from '../raft/types.ts';
-import type { KvOutput } from '../sim/kv-machine.ts';
 import { defineService, serverStream, unary } from '../transport/service.ts';
 import { checkMemberName, type MemberInfo } from './member.ts';
-
-/** Most bytes of a key. */
-export const KEY_BYTES_MAX = 4096;
-/** Most bytes of a value. */
-export const VALUE_BYTES_MAX = 1024 * 1024;
 
 const encoder = new TextEncoder();
 
@@ -35,24 +42,27 @@ function memberIdField(request: unknown): NodeId {
   return id;
 }
 
-/** A put: set `key` to `value`. */
-export interface PutRequest {
-  readonly key: string;
-  readonly value: string;
-}
-
-/** A get; `serializable` reads this member's state without confirming leadership (may be stale). */
-export interface GetRequest {
-  readonly key: string;
+/**
+ * A range read; `serializable` reads this member's state without
+ * confirming leadership (may be stale).
+ */
+export interface RangeCall {
+  readonly request: RangeRequest;
   readonly serializable?: boolean;
   /** Set by a member that passed the read on (its disk failed): not passed on again. */
   readonly forwarded?: boolean;
 }
 
-/** A get's answer: the value (null when absent) as of `index`. */
-export interface GetResponse {
-  readonly value: string | null;
-  readonly index: number;
+function flag(request: unknown, field: string): boolean {
+  const value = (request as Record<string, unknown> | null)?.[field];
+  if (value !== undefined && typeof value !== 'boolean')
+    throw new InvalidArgumentError(`${field} must be a boolean`);
+  return value === true;
+}
+
+/** A request of `type`, shape-checked as the log would (see `kv-command.ts`). */
+function kvRequest<T>(type: Parameters<typeof checkedCommand>[0]): (request: unknown) => T {
+  return (request) => checkedCommand(type, request).request as T;
 }
 
 /** A member as `member list` and status show it. */
@@ -72,6 +82,8 @@ export interface NodeStatus {
   readonly term: number;
   readonly commit: number;
   readonly applied: number;
+  /** The KV store's revision as of `applied`. */
+  readonly revision: number;
   readonly members: MemberStatus[];
   readonly alarms: string[];
 }
@@ -81,20 +93,34 @@ export interface MemberAddRequest extends MemberInfo {
   readonly voter?: boolean;
 }
 
+/**
+ * The KV store (etcd v3's KV service): keys and values are bytes. Every
+ * request is shape-checked before it reaches the log; the store checks the
+ * rest (limits, revisions) when it applies it, and a refused request
+ * changes nothing.
+ */
 export const KvService = defineService('kv', {
-  put: unary<PutRequest, { index: number }>({
-    validate: (request) => ({
-      key: stringField(request, 'key', KEY_BYTES_MAX),
-      value: stringField(request, 'value', VALUE_BYTES_MAX),
-    }),
+  range: unary<RangeCall, RangeResponse>({
+    validate: (call) => {
+      const fields = call as Record<string, unknown> | null;
+      if (fields === null || typeof fields !== 'object')
+        throw new InvalidArgumentError('The call must be an object');
+      for (const name of Object.keys(fields)) {
+        if (!['request', 'serializable', 'forwarded'].includes(name)) {
+          throw new InvalidArgumentError(`Unknown field ${JSON.stringify(name)}`);
+        }
+      }
+      return {
+        request: kvRequest<RangeRequest>('range')(fields['request']),
+        serializable: flag(call, 'serializable'),
+        forwarded: flag(call, 'forwarded'),
+      };
+    },
   }),
-  get: unary<GetRequest, GetResponse>({
-    validate: (request) => ({
-      key: stringField(request, 'key', KEY_BYTES_MAX),
-      serializable: (request as { serializable?: unknown }).serializable === true,
-      forwarded: (request as { forwarded?: unknown }).forwarded === true,
-    }),
-  }),
+  put: unary<PutRequest, PutResponse>({ validate: kvRequest('put') }),
+  deleteRange: unary<DeleteRangeRequest, DeleteRangeResponse>({ validate: kvRequest('deleteRange') }),
+  txn: unary<TxnRequest, TxnResponse>({ validate: kvRequest('txn') }),
+  compact: unary<CompactionRequest, CompactionResponse>({ validate: kvRequest('compact') }),
 });
 
 export const ClusterService = defineService('cluster', {
@@ -121,10 +147,15 @@ export interface ForwardedProposal {
   readonly data: Uint8Array;
 }
 
-/** A forwarded proposal's outcome: its entry index and the KV result. */
+/** A KV command's outcome as the proposer gets it: the response, or the typed error it met. */
+export type KvOutcome =
+  | { readonly response: unknown; readonly error?: undefined }
+  | { readonly error: { code: string; message: string; details: Record<string, unknown> | undefined } };
+
+/** A forwarded proposal's outcome: its entry index and the KV outcome. */
 export interface ProposeAnswer {
   readonly index: number;
-  readonly output: KvOutput | null;
+  readonly output: KvOutcome | null;
 }
 
 /** What a link's `attach` stream carries: the other member's messages, or a proposal it forwards. */

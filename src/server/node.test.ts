@@ -3,8 +3,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { NoSpaceError, ProposalDroppedError, UnavailableError } from '../base/errors.ts';
+import {
+  InvalidArgumentError,
+  NoSpaceError,
+  ProposalDroppedError,
+  UnavailableError,
+} from '../base/errors.ts';
 import { RecordingLogger } from '../base/logger.ts';
+import type { KvCommand } from '../kv/kv-command.ts';
 import { TesseraNode } from './node.ts';
 import { LmdbState } from './state.ts';
 import { memoryNodeStores } from './test-node-stores.ts';
@@ -40,18 +46,35 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   }
 }
 
+const bytes = (text: string) => new TextEncoder().encode(text);
+const put = (key: string, value: string): KvCommand => ({
+  type: 'put',
+  request: { key: bytes(key), value: bytes(value) },
+});
+
+async function read(node: TesseraNode, key: string, serializable: boolean): Promise<string | undefined> {
+  const found = (await node.range({ key: bytes(key) }, serializable)).response.kvs[0];
+  return found === undefined ? undefined : new TextDecoder().decode(found.value);
+}
+
 describe('TesseraNode', () => {
   it('a single member elects itself, applies writes and serves linearizable reads', async () => {
     const { node } = await singleMember();
     try {
       await until(() => node.status().role === 'leader', 'leadership');
-      const { output } = await node.write({ op: 'put', key: 'a', value: '1' });
-      assert.deepEqual(output, {});
-      assert.deepEqual(await node.write({ op: 'cas', key: 'a', expected: '1', value: '2' }), {
-        index: node.status().applied,
-        output: { ok: true },
+      const { response } = await node.write(put('a', '1'));
+      assert.deepEqual(response, { revision: 2 });
+      const cas = await node.write({
+        type: 'txn',
+        request: {
+          compare: [{ key: bytes('a'), target: 'value', result: 'equal', value: bytes('1') }],
+          success: [{ type: 'put', request: { key: bytes('a'), value: bytes('2') } }],
+        },
       });
-      assert.equal((await node.read('a', false)).value, '2');
+      assert.equal(cas.index, node.status().applied);
+      assert.equal((cas.response as { succeeded: boolean }).succeeded, true);
+      assert.equal(await read(node, 'a', false), '2');
+      await assert.rejects(node.write({ type: 'compact', request: { revision: 99 } }), InvalidArgumentError);
     } finally {
       await node.close();
     }
@@ -61,16 +84,16 @@ describe('TesseraNode', () => {
     const { node, failSync } = await singleMember();
     try {
       await until(() => node.status().role === 'leader', 'leadership');
-      await node.write({ op: 'put', key: 'kept', value: 'yes' });
+      await node.write(put('kept', 'yes'));
       failSync();
       // The write in flight when the disk fills is never acknowledged: it fails or times out, never succeeds.
-      const inFlight = node.write({ op: 'put', key: 'lost', value: 'no' });
+      const inFlight = node.write(put('lost', 'no'));
       await until(() => node.status().alarms.length > 0, 'the alarm');
       assert.deepEqual(node.status().alarms, ['NOSPACE']);
-      await assert.rejects(node.write({ op: 'put', key: 'after', value: 'x' }), NoSpaceError);
-      assert.equal((await node.read('kept', true)).value, 'yes');
-      await assert.rejects(node.read('kept', false), UnavailableError);
-      assert.equal((await node.read('lost', true)).value, undefined);
+      await assert.rejects(node.write(put('after', 'x')), NoSpaceError);
+      assert.equal(await read(node, 'kept', true), 'yes');
+      await assert.rejects(read(node, 'kept', false), UnavailableError);
+      assert.equal(await read(node, 'lost', true), undefined);
       await node.close();
       await assert.rejects(inFlight, (error: Error) => !(error instanceof ProposalDroppedError));
     } finally {

@@ -19,12 +19,16 @@ import { randomBytes } from 'node:crypto';
 import {
   ConnectionLostError,
   DeadlineExceededError,
+  errorFromWire,
+  InternalError,
   NoSpaceError,
   ProposalDroppedError,
   UnavailableError,
 } from '../base/errors.ts';
 import type { Logger } from '../base/logger.ts';
 import { SeededRandom } from '../base/random.ts';
+import type { KvCommand } from '../kv/kv-command.ts';
+import type { RangeRequest, RangeResponse } from '../kv/types.ts';
 import { type ConfChange, ConfChangeType } from '../raft/conf-change.ts';
 import { RawNode } from '../raft/raw-node.ts';
 import { fillSnapshotChunk, isUnfilledSnapshotChunk } from '../raft/snapshot-transfer.ts';
@@ -45,13 +49,18 @@ import {
   type Ready,
   type SnapshotChunk,
 } from '../raft/types.ts';
-import { encodeRequest, type KvCommand, type KvOutput } from '../sim/kv-machine.ts';
 import { CorruptionError } from '../storage/errors.ts';
-import type { MemberStatus, NodeStatus, PeerItem, ProposeAnswer, ProposeResult } from './api.ts';
+import type { KvOutcome, MemberStatus, NodeStatus, PeerItem, ProposeAnswer, ProposeResult } from './api.ts';
 import { encodeMemberInfo, type MemberInfo, memberIdOf } from './member.ts';
 import { NodeMetrics } from './metrics.ts';
 import { PeerTransport } from './peer-transport.ts';
-import { type AppliedResult, encodePublish, type LmdbState } from './state.ts';
+import {
+  type AppliedResult,
+  encodeKvEntry,
+  encodePublish,
+  kvEntryIdentity,
+  type LmdbState,
+} from './state.ts';
 import { WAITERS_MAX, Waiters } from './waiters.ts';
 
 /** Default milliseconds per Raft tick (etcd's heartbeat interval). */
@@ -305,6 +314,11 @@ export class TesseraNode {
     this.#releaseAppliedWaiters();
     // The directory is a new object exactly when applying changed it.
     if (this.#state.members !== this.#peersFrom) this.#updatePeers();
+    // Compacted history is freed a bounded step per Ready, so a compaction never holds up writes for long.
+    if (this.#state.compactionPending) {
+      this.#state.compactStep();
+      if (this.#state.compactionPending) this.#schedule();
+    }
     this.#maybeSnapshot();
   }
 
@@ -430,8 +444,8 @@ export class TesseraNode {
 
   /** Carries out a proposal a follower forwarded here (it fails `NOT_LEADER` unless this member leads). */
   async answerForwarded(data: Uint8Array): Promise<ProposeAnswer> {
-    const { index, result } = await this.propose(data, false);
-    return { index, output: result?.output ?? null };
+    const { index, outcome } = await this.propose(data, false);
+    return { index, output: outcome ?? null };
   }
 
   /** The outcome of a proposal this member forwarded to `from` over a link `from` dialed. */
@@ -514,7 +528,7 @@ export class TesseraNode {
     data: Uint8Array,
     forward = true,
     key = this.#keyOf(data),
-  ): Promise<{ index: number; result: AppliedResult }> {
+  ): Promise<{ index: number; outcome: KvOutcome | undefined }> {
     try {
       return await this.#propose(data, forward, key);
     } catch (error) {
@@ -527,7 +541,7 @@ export class TesseraNode {
     data: Uint8Array,
     forward: boolean,
     key: string,
-  ): Promise<{ index: number; result: AppliedResult }> {
+  ): Promise<{ index: number; outcome: KvOutcome | undefined }> {
     this.#checkWritable();
     const raft = this.#raw.raft;
     if (raft.role !== 'leader' && forward) {
@@ -535,10 +549,7 @@ export class TesseraNode {
       if (leader === NONE) throw new UnavailableError('Cannot propose: no leader is known; retry');
       const answer = await this.#transport.propose(leader, data);
       await this.waitApplied(answer.index);
-      return {
-        index: answer.index,
-        result: answer.output === null ? undefined : ({ output: answer.output } as AppliedResult),
-      };
+      return { index: answer.index, outcome: answer.output ?? undefined };
     }
     const index = this.#raw.propose(data);
     this.metrics.proposals.inc();
@@ -550,41 +561,48 @@ export class TesseraNode {
         `Proposal at index ${index} has no outcome after ${REQUEST_TIMEOUT_MS} ms`,
       );
     });
-    return { index, result };
+    return { index, outcome: result?.outcome };
   }
 
   #keyOf(data: Uint8Array): string {
-    try {
-      const { clientId, requestId } = JSON.parse(new TextDecoder().decode(data)) as {
-        clientId: number;
-        requestId: number;
-      };
-      return `${clientId}/${requestId}`;
-    } catch {
-      return `opaque/${++this.#requestCounter}/${this.#incarnation}`;
-    }
+    const identity = kvEntryIdentity(data);
+    return identity === undefined
+      ? `opaque/${++this.#requestCounter}/${this.#incarnation}`
+      : `${identity.clientId}/${identity.requestId}`;
   }
 
   /** A KV command as an entry from this member, with an id no earlier incarnation used. */
   encodeCommand(command: KvCommand): { data: Uint8Array; key: string } {
     const requestId = this.#incarnation * 2 ** 21 + (++this.#requestCounter % 2 ** 21);
-    return { data: encodeRequest({ clientId: this.id, requestId, command }), key: `${this.id}/${requestId}` };
-  }
-
-  /** Runs a KV write through the log. */
-  async write(command: KvCommand): Promise<{ index: number; output: KvOutput }> {
-    const { data, key } = this.encodeCommand(command);
-    const { index, result } = await this.propose(data, true, key);
-    return { index, output: result?.output ?? {} };
+    return { data: encodeKvEntry({ clientId: this.id, requestId, command }), key: `${this.id}/${requestId}` };
   }
 
   /**
-   * A linearizable read (ReadIndex, thesis §6.4), or with `serializable`
-   * this member's applied state at once.
+   * Runs a KV command through the log and answers with the store's
+   * response once it is applied here.
+   *
+   * @throws the store's typed error when it refused the command (nothing changed).
    */
-  async read(key: string, serializable: boolean): Promise<{ value: string | undefined; index: number }> {
-    if (!serializable) await this.linearizableBarrier(`read of ${JSON.stringify(key)}`);
-    return { value: this.#state.get(key), index: this.#state.applied };
+  async write(command: KvCommand): Promise<{ index: number; response: unknown }> {
+    const { data, key } = this.encodeCommand(command);
+    const { index, outcome } = await this.propose(data, true, key);
+    if (outcome === undefined) throw new InternalError(`Entry ${index} applied without a KV outcome`);
+    if (outcome.error !== undefined) {
+      throw errorFromWire(outcome.error.code, outcome.error.message, outcome.error.details);
+    }
+    return { index, response: outcome.response };
+  }
+
+  /**
+   * A linearizable range read (ReadIndex, thesis §6.4), or with
+   * `serializable` this member's applied state at once.
+   */
+  async range(
+    request: RangeRequest,
+    serializable: boolean,
+  ): Promise<{ response: RangeResponse; index: number }> {
+    if (!serializable) await this.linearizableBarrier('range read');
+    return { response: this.#state.range(request), index: this.#state.applied };
   }
 
   /**
@@ -685,6 +703,7 @@ export class TesseraNode {
       term: raft.term,
       commit: raft.log.committed,
       applied: this.#state.applied,
+      revision: this.#state.revision,
       members,
       alarms: [...this.alarms],
     };

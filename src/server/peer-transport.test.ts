@@ -143,10 +143,10 @@ describe('PeerTransport', () => {
     assert.equal(new Set(b.callers).size, 1, 'every call to member 2 came over one connection');
 
     // Member 2 forwards to member 1 over the link member 1 dialed: an attach item, answered by a call.
-    a.answer = async () => ({ index: 42, output: { value: 'ok' } });
+    a.answer = async () => ({ index: 42, output: { response: { revision: 5 } } });
     assert.deepEqual(await b.transport.propose(1, new Uint8Array([1])), {
       index: 42,
-      output: { value: 'ok' },
+      output: { response: { revision: 5 } },
     });
     a.answer = async () => {
       throw new NotLeaderError('Not the leader', { details: { leaderHint: 3 } });

@@ -9,10 +9,12 @@
 import Fastify from 'fastify';
 import { NotLeaderError, UnavailableError } from '../base/errors.ts';
 import type { Logger } from '../base/logger.ts';
+import type { KvCommand } from '../kv/kv-command.ts';
+import type { RangeRequest, RangeResponse } from '../kv/types.ts';
 import { ConfChangeType } from '../raft/conf-change.ts';
 import type { NodeId } from '../raft/types.ts';
 import { RpcServer } from '../transport/rpc-server.ts';
-import { ClusterService, type GetResponse, KvService, PeerService } from './api.ts';
+import { ClusterService, KvService, PeerService } from './api.ts';
 import { CLIENT_TIMEOUT_MS, withEndpoint } from './endpoints.ts';
 import { TesseraNode } from './node.ts';
 
@@ -75,13 +77,17 @@ export async function serveNode(
       }
       throw error;
     });
+  const write = async <T>(command: KvCommand): Promise<T> => (await node.write(command)).response as T;
   client.register(KvService, {
-    put: async ({ key, value }) => ({ index: (await node.write({ op: 'put', key, value })).index }),
-    get: async ({ key, serializable, forwarded }) => {
-      if (serializable !== true && forwarded !== true && node.alarms.size > 0) return forwardRead(node, key);
-      const { value, index } = await node.read(key, serializable === true);
-      return { value: value ?? null, index };
+    range: async ({ request, serializable, forwarded }) => {
+      if (serializable !== true && forwarded !== true && node.alarms.size > 0)
+        return forwardRange(node, request);
+      return (await node.range(request, serializable === true)).response;
     },
+    put: (request) => write({ type: 'put', request }),
+    deleteRange: (request) => write({ type: 'deleteRange', request }),
+    txn: (request) => write({ type: 'txn', request }),
+    compact: (request) => write({ type: 'compact', request }),
   });
   const memberStatus = (id: NodeId) => {
     const member = node.status().members.find((m) => m.id === id);
@@ -165,17 +171,17 @@ const FORWARD_CALL_OPTIONS = { timeoutMs: CLIENT_TIMEOUT_MS, waitForReady: true 
  * members in turn, each of which confirms it with the cluster. Marked
  * forwarded, so it is not passed on again.
  */
-async function forwardRead(node: TesseraNode, key: string): Promise<GetResponse> {
+async function forwardRange(node: TesseraNode, request: RangeRequest): Promise<RangeResponse> {
   const others = node
     .status()
     .members.filter((member) => member.id !== node.id && member.client !== '')
     .map((member) => member.client);
   if (others.length === 0) {
     throw new UnavailableError(
-      `Cannot read ${JSON.stringify(key)}: member ${node.info.name} has alarms ${[...node.alarms].join(', ')} and no other member to ask`,
+      `Cannot read: member ${node.info.name} has alarms ${[...node.alarms].join(', ')} and no other member to ask`,
     );
   }
   return withEndpoint(others, (client) =>
-    client.service(KvService).get({ key, serializable: false, forwarded: true }, FORWARD_CALL_OPTIONS),
+    client.service(KvService).range({ request, serializable: false, forwarded: true }, FORWARD_CALL_OPTIONS),
   );
 }

@@ -11,9 +11,22 @@ import { after, describe, it } from 'node:test';
 import { UnavailableError } from '../base/errors.ts';
 import { MemorySnapshotStore } from '../raft/memory-stores.ts';
 import { type Entry, EntryType, type SnapshotRef } from '../raft/types.ts';
-import { encodeRequest } from '../sim/kv-machine.ts';
 import { CorruptionError } from '../storage/errors.ts';
-import { LmdbState } from './state.ts';
+import { encodeKvEntry, type KvApplied, LmdbState } from './state.ts';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A key's value as a string, undefined when absent. */
+function get(state: LmdbState, key: string): string | undefined {
+  const found = state.range({ key: encoder.encode(key) }).kvs[0];
+  return found === undefined ? undefined : decoder.decode(found.value);
+}
+
+/** How many keys the state holds. */
+function size(state: LmdbState): number {
+  return state.range({ key: Uint8Array.of(0), rangeEnd: Uint8Array.of(0), countOnly: true }).count;
+}
 
 const dirs: string[] = [];
 after(() => {
@@ -30,13 +43,15 @@ function puts(first: number, count: number, valueBytes: number): Entry[] {
     term: 1,
     index: first + i,
     type: EntryType.normal,
-    data: encodeRequest({
+    data: encodeKvEntry({
       clientId: 1,
       requestId: first + i,
       command: {
-        op: 'put',
-        key: `key-${String(i).padStart(5, '0')}`,
-        value: `${i}:`.padEnd(valueBytes, 'v'),
+        type: 'put',
+        request: {
+          key: encoder.encode(`key-${String(i).padStart(5, '0')}`),
+          value: encoder.encode(`${i}:`.padEnd(valueBytes, 'v')),
+        },
       },
     }),
   }));
@@ -56,6 +71,43 @@ async function snapshotted(
   return { source, snapshots, ref };
 }
 
+describe('LmdbState', () => {
+  it('applies KV entries with their results; a refused command answers its error and changes nothing', async () => {
+    const { state, dir } = openState();
+    const entry = (index: number, command: Parameters<typeof encodeKvEntry>[0]['command']): Entry => ({
+      term: 1,
+      index,
+      type: EntryType.normal,
+      data: encodeKvEntry({ clientId: 7, requestId: index, command }),
+    });
+    const results = await state.apply([
+      entry(1, { type: 'put', request: { key: encoder.encode('a'), value: encoder.encode('1') } }),
+      entry(2, { type: 'put', request: { key: encoder.encode('b'), value: encoder.encode('2'), lease: 99 } }),
+      entry(3, { type: 'deleteRange', request: { key: encoder.encode('a'), prevKv: true } }),
+    ]);
+    assert.deepEqual(results[0]?.outcome, { response: { revision: 2 } });
+    assert.equal(results[1]?.outcome.error?.code, 'INVALID_ARGUMENT', 'lease 99 does not exist');
+    const deleted = ((results[2] as KvApplied).outcome as { response: unknown }).response as {
+      revision: number;
+      deleted: number;
+      prevKvs: { value: Uint8Array }[];
+    };
+    assert.equal(deleted.revision, 3);
+    assert.equal(deleted.deleted, 1);
+    assert.equal(decoder.decode(deleted.prevKvs[0]?.value), '1');
+    assert.equal(results[2]?.events[0]?.type, 'delete');
+    assert.equal(state.revision, 3, 'the refused put took no revision');
+    assert.equal(get(state, 'b'), undefined);
+    assert.equal(state.applied, 3);
+    await state.close();
+    const reopened = LmdbState.open(dir);
+    assert.equal(reopened.revision, 3);
+    assert.equal(reopened.applied, 3);
+    assert.equal(get(reopened, 'a'), undefined);
+    await reopened.close();
+  });
+});
+
 describe('LmdbState snapshots', () => {
   it('restores a state from its image read in small chunks cut anywhere', async () => {
     const { source, snapshots, ref } = await snapshotted(3000, 600);
@@ -65,11 +117,11 @@ describe('LmdbState snapshots', () => {
     await state.apply(puts(1, 10, 5)); // data the restore must replace
     await state.restore(snapshots, ref, 7777);
     assert.equal(state.applied, 3000);
-    assert.equal(state.size, 3000);
+    assert.equal(size(state), 3000);
     assert.equal(state.restoring, undefined);
     for (const i of [0, 1, 1499, 2999]) {
       const key = `key-${String(i).padStart(5, '0')}`;
-      assert.equal(state.get(key), source.get(key), key);
+      assert.equal(get(state, key), get(source, key), key);
     }
     await state.close();
     const reopened = LmdbState.open(dir);
@@ -89,7 +141,7 @@ describe('LmdbState snapshots', () => {
       readChunk: async (index: number, offset: number, bytesMax: number) => {
         if (++reads === 3) {
           try {
-            state.get('key-00000');
+            get(state, 'key-00000');
           } catch (error) {
             readDuring = error;
           }
@@ -105,12 +157,12 @@ describe('LmdbState snapshots', () => {
     const reopened = LmdbState.open(dir);
     assert.equal(reopened.restoring, ref.metadata.index, 'the cut-short restore is on record');
     assert.equal(reopened.applied, 3, 'the applied index is still the old one');
-    assert.throws(() => reopened.get('key-00000'), UnavailableError);
+    assert.throws(() => get(reopened, 'key-00000'), UnavailableError);
     await reopened.restore(snapshots, ref);
     assert.equal(reopened.restoring, undefined);
     assert.equal(reopened.applied, 500);
-    assert.equal(reopened.size, 500);
-    assert.equal(reopened.get('key-00499'), source.get('key-00499'));
+    assert.equal(size(reopened), 500);
+    assert.equal(get(reopened, 'key-00499'), get(source, 'key-00499'));
     await reopened.close();
     await source.close();
   });

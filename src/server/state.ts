@@ -1,16 +1,25 @@
 /**
- * The replicated state on disk: the simple key-value machine the simulator
- * runs (`executeKvCommand`), the membership and the member directory, kept
- * in LMDB (the `lmdb` package), with the applied index written in the same
- * transaction as the data it describes, so a crash never applies an entry
- * twice or skips one: on restart the member resumes right after the index
- * LMDB holds, and the WAL replays the rest.
+ * The replicated state on disk: the MVCC key-value store (`src/kv/`) on
+ * its LMDB backend, the membership and the member directory, all in one
+ * LMDB environment, with the applied index written in the same transaction
+ * as the data it describes, so a crash never applies an entry twice or
+ * skips one: on restart the member resumes right after the index LMDB
+ * holds, and the WAL replays the rest.
+ *
+ * Each batch of entries is applied in one synchronous LMDB transaction
+ * (`transactionSync`), so the store's in-memory part (revision, leases) and
+ * what reads see on disk never disagree, even for a moment.
  *
  * @module
  */
 import { type Database, open, type RootDatabase } from 'lmdb';
-import { UnavailableError } from '../base/errors.ts';
+import { ProtocolError, TesseraError, UnavailableError } from '../base/errors.ts';
 import { decode, encode, MultiDecoder } from '../codec/msgpack.ts';
+import { decodeCommand, encodeCommand, type KvCommand } from '../kv/kv-command.ts';
+import { applyCommand } from '../kv/kv-machine.ts';
+import type { MvccStoreOptions } from '../kv/limits.ts';
+import { MvccStore } from '../kv/mvcc-store.ts';
+import type { Event, LeaseInfo, RangeRequest, RangeResponse } from '../kv/types.ts';
 import { decodeConfChange, nextConfState } from '../raft/conf-change.ts';
 import type { SnapshotSink, SnapshotStore } from '../raft/stores.ts';
 import {
@@ -21,17 +30,64 @@ import {
   type SnapshotMetadata,
   type SnapshotRef,
 } from '../raft/types.ts';
-import {
-  decodeRequest,
-  executeKvCommand,
-  type KvApplied,
-  type KvCommand,
-  type KvOutput,
-} from '../sim/kv-machine.ts';
 import { CorruptionError } from '../storage/errors.ts';
+import { LMDB_PAGE_SIZE, LmdbKvBackend } from '../storage/lmdb-kv-backend.ts';
+import type { KvOutcome } from './api.ts';
 import { decodeMemberInfo, type MemberInfo, memberInfoFrom } from './member.ts';
 
-/** First byte of a publish entry; KV requests are JSON and start with `{`. */
+/** First byte of a KV entry: `[clientId, requestId, command]`, MessagePack. */
+const KV_TAG = 0x03;
+
+/** The format of the state directory; a directory written by another is refused. */
+export const STATE_FORMAT = 2;
+
+/** A KV command with the identity of the call that issued it. */
+export interface KvRequest {
+  readonly clientId: number;
+  readonly requestId: number;
+  readonly command: KvCommand;
+}
+
+/** Encodes a KV command as a log entry. */
+export function encodeKvEntry(request: KvRequest): Uint8Array {
+  const body = encode([request.clientId, request.requestId, encodeCommand(request.command)]);
+  const data = new Uint8Array(body.length + 1);
+  data[0] = KV_TAG;
+  data.set(body, 1);
+  return data;
+}
+
+/** The identity of a KV entry's call, or undefined when `data` is not a KV entry. */
+export function kvEntryIdentity(data: Uint8Array): { clientId: number; requestId: number } | undefined {
+  if (data[0] !== KV_TAG) return undefined;
+  try {
+    const [clientId, requestId] = decode(data.subarray(1)) as [unknown, unknown];
+    return typeof clientId === 'number' && typeof requestId === 'number'
+      ? { clientId, requestId }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function decodeKvEntry(data: Uint8Array): KvRequest {
+  const value = decode(data.subarray(1)) as unknown;
+  if (!Array.isArray(value) || value.length !== 3 || !(value[2] instanceof Uint8Array)) {
+    throw new ProtocolError('A KV entry is not [clientId, requestId, command]');
+  }
+  return { clientId: value[0] as number, requestId: value[1] as number, command: decodeCommand(value[2]) };
+}
+
+/** The result of applying one KV entry: which call it answers, how, and the events for watchers. */
+export interface KvApplied {
+  readonly clientId: number;
+  readonly requestId: number;
+  readonly outcome: KvOutcome;
+  readonly events: readonly Event[];
+  readonly revision: number;
+}
+
+/** First byte of a publish entry. */
 const PUBLISH_TAG = 0x01;
 
 /**
@@ -54,17 +110,16 @@ function decodePublish(data: Uint8Array): { id: NodeId; info: MemberInfo } | und
   return info === undefined ? undefined : { id: value.id, info };
 }
 
-/** Most `[key, value]` pairs per record of a snapshot image. */
-export const IMAGE_PAIRS_PER_RECORD = 1000;
-/** A record of a snapshot image ends once its keys and values pass this many bytes. */
-export const IMAGE_RECORD_BYTES_TARGET = 1024 * 1024;
 /**
- * The largest record a restore accepts: the target plus one pair at the
- * API's limits (4 KiB key, 1 MiB value), doubled for MessagePack framing.
+ * The largest record a restore accepts: the store's records close near
+ * 1 MiB, plus one version at the request limit (1.5 MiB), doubled for
+ * MessagePack framing.
  */
-export const IMAGE_RECORD_BYTES_MAX = 2 * (IMAGE_RECORD_BYTES_TARGET + 4096 + 1024 * 1024);
+export const IMAGE_RECORD_BYTES_MAX = 6 * 1024 * 1024;
 /** Snapshot bytes read per step of a restore (one LMDB transaction each). */
 export const RESTORE_READ_BYTES = 1024 * 1024;
+/** Keys whose compacted history one step frees, between applies. */
+export const COMPACTION_KEYS_PER_STEP = 1000;
 
 /** The result of applying one entry: the proposal it answers, if any. */
 export type AppliedResult = KvApplied | undefined;
@@ -72,18 +127,34 @@ export type AppliedResult = KvApplied | undefined;
 /** The node's state machine, on LMDB. */
 export class LmdbState {
   readonly #root: RootDatabase;
-  readonly #kv: Database<string, string>;
   readonly #meta: Database<unknown, string>;
+  readonly #backend: LmdbKvBackend;
+  readonly #storeOptions: MvccStoreOptions;
+  #store: MvccStore;
   #applied: number;
   #confState: ConfState;
   #members: Map<NodeId, MemberInfo>;
   /** The snapshot index a restore under way (or cut short by a crash) is installing. */
   #restoring: number | undefined;
 
-  private constructor(root: RootDatabase) {
+  private constructor(root: RootDatabase, storeOptions: MvccStoreOptions) {
     this.#root = root;
-    this.#kv = root.openDB<string, string>({ name: 'kv', encoding: 'string' });
     this.#meta = root.openDB<unknown, string>({ name: 'meta' });
+    const format = this.#meta.get('format');
+    if (format === undefined && this.#meta.get('applied') !== undefined) {
+      throw new CorruptionError(
+        'The state directory was written by an older Tessera (format 1, before the MVCC store); remove the data directory and rejoin the member',
+      );
+    }
+    if (format !== undefined && format !== STATE_FORMAT) {
+      throw new CorruptionError(
+        `The state directory has format ${String(format)}; this Tessera reads ${STATE_FORMAT}`,
+      );
+    }
+    if (format === undefined) this.#meta.putSync('format', STATE_FORMAT);
+    this.#backend = new LmdbKvBackend(root);
+    this.#storeOptions = storeOptions;
+    this.#store = MvccStore.open(this.#backend, storeOptions);
     this.#applied = (this.#meta.get('applied') as number | undefined) ?? 0;
     this.#confState = (this.#meta.get('confState') as ConfState | undefined) ?? { voters: [], learners: [] };
     this.#members = new Map((this.#meta.get('members') as [NodeId, MemberInfo][] | undefined) ?? []);
@@ -99,15 +170,21 @@ export class LmdbState {
     return this.#restoring;
   }
 
-  #checkReadable(): void {
+  #readable(): MvccStore {
     if (this.#restoring !== undefined) {
       throw new UnavailableError(`Cannot read: snapshot ${this.#restoring} is being restored; retry`);
     }
+    return this.#store;
   }
 
-  /** Opens (creating) the state in directory `path`. */
-  static open(path: string): LmdbState {
-    return new LmdbState(open({ path, compression: false }));
+  /**
+   * Opens (creating) the state in directory `path`.
+   *
+   * @param storeOptions the KV store's limits; every member must use the same.
+   * @throws {CorruptionError} when the directory holds another format.
+   */
+  static open(path: string, storeOptions: MvccStoreOptions = {}): LmdbState {
+    return new LmdbState(open({ path, compression: false, pageSize: LMDB_PAGE_SIZE }), storeOptions);
   }
 
   /** The last entry index applied, durable with the data. */
@@ -125,26 +202,50 @@ export class LmdbState {
     return this.#members;
   }
 
-  /**
-   * Reads a key as of {@link applied}.
-   *
-   * @throws {UnavailableError} while a snapshot is being restored.
-   */
-  get(key: string): string | undefined {
-    this.#checkReadable();
-    return this.#kv.get(key);
+  /** The store's revision as of {@link applied}. */
+  get revision(): number {
+    return this.#store.revision;
   }
 
-  /** Keys held (for status and tests). */
-  get size(): number {
-    return this.#kv.getCount();
+  /**
+   * Reads a range as of {@link applied} (see `MvccStore.range`).
+   *
+   * @throws {UnavailableError} while a snapshot is being restored.
+   * @throws the store's typed errors on a bad request.
+   */
+  range(request: RangeRequest): RangeResponse {
+    return this.#readable().range(request);
+  }
+
+  /** What the store records of a lease, as of {@link applied}. */
+  leaseTimeToLive(id: number): LeaseInfo | undefined {
+    return this.#readable().leaseTimeToLive(id);
+  }
+
+  /** Every lease id, as of {@link applied}. */
+  leaseList(): number[] {
+    return this.#readable().leaseList();
+  }
+
+  /** Whether compacted history remains to be freed ({@link compactStep}). */
+  get compactionPending(): boolean {
+    return this.#store.compactionPending;
+  }
+
+  /** Frees the compacted history of up to `keysMax` keys, in one transaction; true when none is left. */
+  compactStep(keysMax = COMPACTION_KEYS_PER_STEP): boolean {
+    return this.#root.transactionSync(() => this.#store.compactStep(keysMax));
   }
 
   /**
    * Applies committed entries in one transaction, with the new applied
    * index; entries at or below the applied index are skipped (a replay after
-   * a crash). Resolves once the transaction is durable, with each entry's
-   * result in order.
+   * a crash). Returns each entry's result in order, once the transaction
+   * is committed.
+   *
+   * A KV command the store refuses (a typed error: a bad request, a
+   * compacted revision) changes nothing and answers its proposer with the
+   * error; any other error is a bug and aborts the whole batch.
    */
   async apply(entries: readonly Entry[]): Promise<AppliedResult[]> {
     const fresh = entries.filter((entry) => entry.index > this.#applied);
@@ -156,12 +257,8 @@ export class LmdbState {
       if (members === this.#members) members = new Map(members);
       return members as Map<NodeId, MemberInfo>;
     };
-    const results = await this.#root.transaction(() => {
-      const cells = {
-        get: (key: string) => this.#kv.get(key),
-        set: (key: string, value: string) => this.#kv.put(key, value),
-        delete: (key: string) => this.#kv.remove(key),
-      };
+    const store = this.#store;
+    const results = this.#root.transactionSync(() => {
       const out: AppliedResult[] = [];
       for (const entry of fresh) {
         if (entry.type === EntryType.confChange) {
@@ -184,15 +281,16 @@ export class LmdbState {
             changeMembers().set(published.id, published.info);
           }
           out.push(undefined);
+        } else if (entry.data[0] === KV_TAG) {
+          out.push(applyKvEntry(store, entry.data));
         } else {
-          const { clientId, requestId, command } = decodeRequest(entry.data);
-          out.push({ clientId, requestId, output: executeKvCommand(cells, command) });
+          out.push(undefined);
         }
       }
       const last = fresh[fresh.length - 1] as Entry;
-      this.#meta.put('applied', last.index);
-      if (confState !== this.#confState) this.#meta.put('confState', confState);
-      if (members !== this.#members) this.#meta.put('members', [...members]);
+      this.#meta.putSync('applied', last.index);
+      if (confState !== this.#confState) this.#meta.putSync('confState', confState);
+      if (members !== this.#members) this.#meta.putSync('members', [...members]);
       return out;
     });
     this.#applied = (fresh[fresh.length - 1] as Entry).index;
@@ -203,33 +301,12 @@ export class LmdbState {
   }
 
   /**
-   * Runs a read-only command against the applied state.
-   *
-   * @throws {UnavailableError} while a snapshot is being restored.
-   */
-  read(command: KvCommand): KvOutput {
-    this.#checkReadable();
-    return executeKvCommand(
-      {
-        get: (key) => this.#kv.get(key),
-        set: () => {
-          throw new TypeError('Cannot write in a read');
-        },
-        delete: () => {
-          throw new TypeError('Cannot write in a read');
-        },
-      },
-      command,
-    );
-  }
-
-  /**
    * Writes the state into `write` as a snapshot image: a header record
-   * (`{ applied, confState, members }`) then records of up to
-   * {@link IMAGE_PAIRS_PER_RECORD} `[key, value]` pairs and about
-   * {@link IMAGE_RECORD_BYTES_TARGET} bytes, each MessagePack.
+   * (`{ applied, confState, members }`) then the store's records
+   * (`MvccStore.snapshot`, about a megabyte each), each MessagePack.
    *
-   * It reads one LMDB read transaction, so the image is the state as of one
+   * It reads one moment of the state (LMDB read transactions opened
+   * together, no write between), so the image is the state as of one
    * applied index (returned, with the membership there) however many
    * entries are applied meanwhile; and it yields to the event loop after
    * every record, so a large state does not stop the Raft loop's ticks and
@@ -238,32 +315,20 @@ export class LmdbState {
   async writeImage(
     begin: (at: { applied: number; confState: ConfState }) => Promise<(bytes: Uint8Array) => Promise<void>>,
   ): Promise<{ applied: number; confState: ConfState }> {
-    const transaction = this.#root.useReadTransaction();
+    const applied = this.#applied;
+    const confState = this.#confState;
+    const members = [...this.#members];
+    const records = this.#store.snapshot();
     try {
-      const applied = (this.#meta.get('applied', { transaction }) as number | undefined) ?? 0;
-      const confState = (this.#meta.get('confState', { transaction }) as ConfState | undefined) ?? {
-        voters: [],
-        learners: [],
-      };
-      const members =
-        (this.#meta.get('members', { transaction }) as [NodeId, MemberInfo][] | undefined) ?? [];
       const write = await begin({ applied, confState });
       await write(encode({ applied, confState, members }));
-      let pairs: [string, string][] = [];
-      let bytes = 0;
-      for (const { key, value } of this.#kv.getRange({ transaction })) {
-        pairs.push([key, value]);
-        bytes += key.length + value.length;
-        if (pairs.length < IMAGE_PAIRS_PER_RECORD && bytes < IMAGE_RECORD_BYTES_TARGET) continue;
-        await write(encode(pairs));
-        pairs = [];
-        bytes = 0;
+      for (const record of records) {
+        await write(record);
         await new Promise((resolve) => setImmediate(resolve));
       }
-      if (pairs.length > 0) await write(encode(pairs));
       return { applied, confState };
     } finally {
-      transaction.done();
+      records.return(undefined);
     }
   }
 
@@ -308,14 +373,16 @@ export class LmdbState {
   ): Promise<void> {
     const { index, confState } = ref.metadata;
     this.#restoring = index;
-    await this.#root.transaction(() => {
-      this.#meta.put('restoring', index);
-      this.#kv.clearSync();
+    this.#root.transactionSync(() => {
+      this.#meta.putSync('restoring', index);
+      this.#backend.clear();
     });
+    const restore = MvccStore.restore(this.#storeOptions, { backend: this.#backend, checkAll: false });
     const decoder = new MultiDecoder(IMAGE_RECORD_BYTES_MAX);
     let members: [NodeId, MemberInfo][] | undefined;
     const bad = (why: string) =>
       new CorruptionError(`Cannot restore snapshot ${index}: ${why}`, { details: { index } });
+    let store: MvccStore | undefined;
     for (let offset = 0; offset < ref.totalBytes; ) {
       const chunk = await snapshots.readChunk(index, offset, readBytes);
       if (chunk.length === 0) throw bad(`its data ends at ${offset} of ${ref.totalBytes} bytes`);
@@ -327,28 +394,37 @@ export class LmdbState {
         throw bad((error as Error).message);
       }
       if (records.length === 0) continue;
-      await this.#root.transaction(() => {
-        for (const record of records) {
-          if (members === undefined) {
-            members = (record as { members?: [NodeId, MemberInfo][] } | null)?.members ?? [];
-            continue;
+      const last = offset >= ref.totalBytes;
+      try {
+        this.#root.transactionSync(() => {
+          for (const record of records) {
+            if (members === undefined) {
+              members = (record as { members?: [NodeId, MemberInfo][] } | null)?.members ?? [];
+              continue;
+            }
+            restore.pushValue(record);
           }
-          for (const [key, value] of record as [string, string][]) this.#kv.put(key, value);
-        }
-      });
+          if (last) store = restore.finish();
+        });
+      } catch (error) {
+        if (error instanceof ProtocolError) throw bad(error.message);
+        throw error;
+      }
     }
     try {
       decoder.end();
     } catch (error) {
       throw bad((error as Error).message);
     }
+    if (store === undefined) throw bad('the image has no store records');
     const directory = members ?? [];
-    await this.#root.transaction(() => {
-      this.#meta.put('applied', index);
-      this.#meta.put('confState', confState);
-      this.#meta.put('members', directory);
-      this.#meta.remove('restoring');
+    this.#root.transactionSync(() => {
+      this.#meta.putSync('applied', index);
+      this.#meta.putSync('confState', confState);
+      this.#meta.putSync('members', directory);
+      this.#meta.removeSync('restoring');
     });
+    this.#store = store;
     this.#applied = index;
     this.#confState = confState;
     this.#members = new Map(directory);
@@ -357,5 +433,40 @@ export class LmdbState {
 
   async close(): Promise<void> {
     await this.#root.close();
+  }
+}
+
+/**
+ * Applies one KV entry to the store. A typed error (the request's fault)
+ * becomes the proposer's answer and changes nothing; anything else throws.
+ */
+function applyKvEntry(store: MvccStore, data: Uint8Array): KvApplied | undefined {
+  let request: KvRequest;
+  try {
+    request = decodeKvEntry(data);
+  } catch (error) {
+    // Every member refuses the same bytes the same way; the proposer's waiter times out or is dropped.
+    if (error instanceof TesseraError) return undefined;
+    throw error;
+  }
+  const { clientId, requestId, command } = request;
+  try {
+    const result = applyCommand(store, command);
+    return {
+      clientId,
+      requestId,
+      outcome: { response: result.response },
+      events: result.events,
+      revision: store.revision,
+    };
+  } catch (error) {
+    if (!(error instanceof TesseraError)) throw error;
+    return {
+      clientId,
+      requestId,
+      outcome: { error: { code: error.code, message: error.message, details: error.details } },
+      events: [],
+      revision: store.revision,
+    };
   }
 }
