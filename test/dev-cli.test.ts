@@ -4,7 +4,7 @@
  * SIGINT.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,16 @@ import { getCommand, putCommand } from '../src/cli/client-commands.ts';
 import { freePortBlock } from './helpers/cluster.ts';
 
 const BIN = new URL('../bin/tessera.js', import.meta.url).pathname;
+
+/** Runs the `tessera` command; resolves with its stdout, rejects with its stderr when it fails. */
+function tessera(...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
+      if (error === null) resolve(stdout);
+      else reject(new Error(`tessera ${args.join(' ')}: ${stderr || error.message}`));
+    });
+  });
+}
 
 describe('tessera dev', { timeout: 60_000 }, () => {
   it('starts 3 members, prints them once a leader exists, serves writes, and stops them all on SIGINT', async () => {
@@ -50,6 +60,28 @@ describe('tessera dev', { timeout: 60_000 }, () => {
       const endpoints = nodes.map((n) => n.client);
       await putCommand([endpoints[1] as string], 'hello', 'world');
       assert.equal((await getCommand([endpoints[2] as string], 'hello', false)).value, 'world');
+      // The KV commands as a user runs them, against the MVCC store.
+      const cli = (...args: string[]) => tessera(...args, '--endpoints', endpoints.join(','));
+      await cli('put', 'app/a', '1');
+      await cli('put', 'app/b', '2');
+      await cli('put', 'app/a', '3');
+      const all = JSON.parse(await cli('get', 'app/', '--prefix', '--json')) as {
+        kvs: { key: string; value: string; version: number; modRevision: number }[];
+        revision: number;
+      };
+      assert.deepEqual(
+        all.kvs.map((kv) => [kv.key, kv.value, kv.version]),
+        [
+          ['app/a', '3', 2],
+          ['app/b', '2', 1],
+        ],
+      );
+      const firstA = (all.kvs[1]?.modRevision as number) - 1;
+      assert.equal((await cli('get', 'app/a', '--rev', String(firstA))).trim(), '1', 'a past revision');
+      assert.equal((await cli('del', 'app/', '--prefix')).trim(), '2');
+      await cli('compact', String(all.revision));
+      await assert.rejects(cli('get', 'app/a', '--rev', String(firstA)), /COMPACTED|compacted/);
+      assert.equal((await cli('get', 'app/', '--prefix', '--json')).includes('"kvs":[]'), true);
 
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGINT');

@@ -1,10 +1,12 @@
 /**
  * The client commands: `status`, `member list|add|remove|promote`, `put`,
- * `get`. Each takes `--endpoints` (client addresses, comma-separated), asks
+ * `get`, `del`, `compact`. Each takes `--endpoints` (client addresses, comma-separated), asks
  * the first that answers, and follows a `NOT_LEADER` answer to the leader.
  *
  * @module
  */
+import { prefixEnd } from '../kv/key-span.ts';
+import type { RangeRequest } from '../kv/types.ts';
 import { ClusterService, KvService, type MemberStatus, type NodeStatus } from '../server/api.ts';
 import { CLIENT_TIMEOUT_MS, withEndpoint } from '../server/endpoints.ts';
 import { memberIdOf } from '../server/member.ts';
@@ -38,6 +40,67 @@ export async function putCommand(
     client.service(KvService).put({ key: encoder.encode(key), value: encoder.encode(value) }, callOptions),
   );
   return { revision: response.revision };
+}
+
+/** One key as `tessera get` prints it (UTF-8 key and value). */
+export interface KeyLine {
+  readonly key: string;
+  readonly value: string;
+  readonly createRevision: number;
+  readonly modRevision: number;
+  readonly version: number;
+  readonly lease: number;
+}
+
+/** `tessera get KEY [--prefix] [--rev N] [--limit N]`: the keys, the revision read at, and whether more match. */
+export async function rangeCommand(
+  endpoints: string[],
+  key: string,
+  options: { prefix?: boolean; revision?: number; limit?: number; serializable?: boolean },
+): Promise<{ kvs: KeyLine[]; revision: number; more: boolean; count: number }> {
+  const keyBytes = encoder.encode(key);
+  const request: RangeRequest = {
+    key: keyBytes,
+    ...(options.prefix === true ? { rangeEnd: prefixEnd(keyBytes) } : {}),
+    ...(options.revision === undefined ? {} : { revision: options.revision }),
+    ...(options.limit === undefined ? {} : { limit: options.limit }),
+  };
+  const response = await withEndpoint(endpoints, (client) =>
+    client.service(KvService).range({ request, serializable: options.serializable === true }, callOptions),
+  );
+  return {
+    kvs: response.kvs.map((kv) => ({
+      key: decoder.decode(kv.key),
+      value: decoder.decode(kv.value),
+      createRevision: kv.createRevision,
+      modRevision: kv.modRevision,
+      version: kv.version,
+      lease: kv.lease,
+    })),
+    revision: response.revision,
+    more: response.more,
+    count: response.count,
+  };
+}
+
+/** `tessera del KEY [--prefix]`: how many keys were deleted, at which revision. */
+export async function deleteCommand(
+  endpoints: string[],
+  key: string,
+  prefix: boolean,
+): Promise<{ deleted: number; revision: number }> {
+  const keyBytes = encoder.encode(key);
+  const response = await withEndpoint(endpoints, (client) =>
+    client
+      .service(KvService)
+      .deleteRange({ key: keyBytes, ...(prefix ? { rangeEnd: prefixEnd(keyBytes) } : {}) }, callOptions),
+  );
+  return { deleted: response.deleted, revision: response.revision };
+}
+
+/** `tessera compact REV`: reads below REV fail from now on. */
+export async function compactCommand(endpoints: string[], revision: number): Promise<{ revision: number }> {
+  return withEndpoint(endpoints, (client) => client.service(KvService).compact({ revision }, callOptions));
 }
 
 /** `tessera get KEY` (UTF-8): the value (null when absent) and the revision read at. */

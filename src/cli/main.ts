@@ -140,20 +140,65 @@ program
 
 program
   .command('get <key>')
-  .description('read a key (linearizable unless --serializable)')
+  .description('read a key, or every key under a prefix (linearizable unless --serializable)')
   .option(...endpointsOption)
+  .option('--prefix', 'every key that starts with KEY')
+  .option('--rev <n>', 'read as of this revision', positiveInteger)
+  .option('--limit <n>', 'at most this many keys', positiveInteger)
   .option('--serializable', "read the member's own state without a quorum round (may be stale)")
-  .option('--json', 'print {"key","value","revision"}')
-  .action(async (key: string, options: { endpoints: string; serializable?: boolean; json?: boolean }) => {
-    const { getCommand, parseEndpoints } = await import('./client-commands.ts');
-    const { value, revision } = await getCommand(
-      parseEndpoints(options.endpoints),
-      key,
-      options.serializable === true,
-    );
-    if (options.json === true) console.log(JSON.stringify({ key, value, revision }));
-    else if (value === null) process.exitCode = 1;
-    else console.log(value);
+  .option(
+    '--json',
+    'print {"kvs":[{key,value,createRevision,modRevision,version,lease}],"revision","more","count"}',
+  )
+  .action(
+    async (
+      key: string,
+      options: {
+        endpoints: string;
+        prefix?: boolean;
+        rev?: number;
+        limit?: number;
+        serializable?: boolean;
+        json?: boolean;
+      },
+    ) => {
+      const { rangeCommand, parseEndpoints } = await import('./client-commands.ts');
+      const result = await rangeCommand(parseEndpoints(options.endpoints), key, {
+        prefix: options.prefix === true,
+        ...(options.rev === undefined ? {} : { revision: options.rev }),
+        ...(options.limit === undefined ? {} : { limit: options.limit }),
+        serializable: options.serializable === true,
+      });
+      if (options.json === true) {
+        console.log(JSON.stringify(result));
+        return;
+      }
+      if (result.kvs.length === 0) process.exitCode = 1;
+      // etcdctl's layout: a key line then its value line (one key: only the value).
+      if (options.prefix !== true && result.kvs.length === 1) console.log(result.kvs[0]?.value);
+      else for (const kv of result.kvs) console.log(`${kv.key}\n${kv.value}`);
+    },
+  );
+
+program
+  .command('del <key>')
+  .description('delete a key, or every key under a prefix')
+  .option(...endpointsOption)
+  .option('--prefix', 'every key that starts with KEY')
+  .action(async (key: string, options: { endpoints: string; prefix?: boolean }) => {
+    const { deleteCommand, parseEndpoints } = await import('./client-commands.ts');
+    const { deleted } = await deleteCommand(parseEndpoints(options.endpoints), key, options.prefix === true);
+    console.log(deleted);
+  });
+
+program
+  .command('compact <revision>')
+  .description('discard history before a revision (reads below it fail from then on)')
+  .option(...endpointsOption)
+  .action(async (revision: string, options: { endpoints: string }) => {
+    const { compactCommand, parseEndpoints } = await import('./client-commands.ts');
+    await compactCommand(parseEndpoints(options.endpoints), positiveInteger(revision));
+    console.log(`compacted revision ${revision}`);
   });
 
 program
