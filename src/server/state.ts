@@ -319,9 +319,12 @@ export class LmdbState {
     const confState = this.#confState;
     const members = [...this.#members];
     const records = this.#store.snapshot();
+    // Started at once, so that `return()` below always runs the generator's cleanup (its LMDB read transaction).
+    const first = records.next();
     try {
       const write = await begin({ applied, confState });
       await write(encode({ applied, confState, members }));
+      if (first.done !== true) await write(first.value);
       for (const record of records) {
         await write(record);
         await new Promise((resolve) => setImmediate(resolve));
