@@ -37,6 +37,11 @@ export interface RunSeedsSummary {
   /** Revisions the watch clients received whole, all checked against what was applied. */
   watchRevisions: number;
   snapshotChunks: number;
+  /** Leases granted, keep-alives acknowledged, and leases ended by a client's revoke or by expiry. */
+  leaseGrants: number;
+  leaseKeepAlives: number;
+  leaseRevokes: number;
+  leaseExpiries: number;
   wallSeconds: number;
 }
 
@@ -60,6 +65,10 @@ export function runSeeds(options: RunSeedsOptions): RunSeedsSummary {
     compactions: 0,
     watchRevisions: 0,
     snapshotChunks: 0,
+    leaseGrants: 0,
+    leaseKeepAlives: 0,
+    leaseRevokes: 0,
+    leaseExpiries: 0,
     wallSeconds: 0,
   };
   for (let seed = options.start; seed < options.start + options.seeds; seed++) {
@@ -82,6 +91,10 @@ export function runSeeds(options: RunSeedsOptions): RunSeedsSummary {
     summary.compactions += result.compactions;
     summary.watchRevisions += result.watchRevisions;
     summary.snapshotChunks += result.snapshotChunks;
+    summary.leaseGrants += result.leases.granted;
+    summary.leaseKeepAlives += result.leases.keptAlive;
+    summary.leaseRevokes += result.leases.revoked;
+    summary.leaseExpiries += result.leases.expired;
     if (violations.length > 0) {
       summary.violations++;
       if (summary.failingSeeds.length < FAILING_SEEDS_LISTED_MAX) summary.failingSeeds.push(seed);

@@ -1,10 +1,11 @@
 /**
  * Checks a simulation's client history for linearizability against the KV
- * machine's sequential behaviour, one key at a time.
+ * machine's sequential behaviour, leases included, one key (or lease) at a
+ * time.
  *
  * @module
  */
-import { kvModel } from './kv-model.ts';
+import { kvLeaseModel } from './kv-lease-model.ts';
 import { checkLinearizable } from './linearizability.ts';
 import type { HistoryOperation } from './simulation.ts';
 
@@ -13,7 +14,7 @@ export type HistoryVerdict = { result: 'ok' } | { result: 'unknown' } | { result
 
 /** Checks a simulation history. */
 export function checkHistory(history: readonly HistoryOperation[]): HistoryVerdict {
-  const verdict = checkLinearizable(kvModel, history);
+  const verdict = checkLinearizable(kvLeaseModel, history);
   if (verdict.result === 'illegal') return { result: 'illegal', report: verdict.counterexample.report };
   return { result: verdict.result };
 }

@@ -1,29 +1,44 @@
 /**
- * The simulator's client commands (get, put, compare-and-set), their
- * encoding in log entries, and their semantics over plain cells, which the
- * server's LMDB state still runs until the MVCC store (`src/kv/`, which the
- * simulator already runs: `mvcc-machine.ts`) moves into the server.
+ * The simulator's client commands (get, put, delete, compare-and-set and
+ * the lease calls), their encoding in log entries, and the plain commands'
+ * semantics over plain cells (the MVCC store runs them all:
+ * `mvcc-machine.ts`).
  *
  * @module
  */
+import type { KvLeaseInput, KvLeaseOutput } from './kv-lease-model.ts';
 import type { KvInput, KvOutput } from './kv-model.ts';
 
-/** A client command: the calls the checker's model specifies. */
-export type KvCommand = KvInput;
+/** A client command (or a lessor's expiry revoke): the calls the checker's model specifies. */
+export type KvCommand = KvLeaseInput;
+/** What a command answers. */
+export type KvCommandOutput = KvLeaseOutput;
 export type { KvOutput };
+
+/**
+ * Remaining TTLs a leader's lessor checkpoints (a `leaseCheckpoint`); no
+ * client calls it, so the checker never sees it.
+ */
+export interface LeaseCheckpointCommand {
+  readonly op: 'checkpoint';
+  readonly checkpoints: readonly { readonly id: number; readonly remainingTtl: number }[];
+}
+
+/** Client 0 is the members themselves: their lessors' expiry revokes and checkpoints. */
+export const LESSOR_CLIENT_ID = 0;
 
 /** A command with the identity of the call that issued it. */
 export interface KvRequest {
   clientId: number;
   requestId: number;
-  command: KvCommand;
+  command: KvCommand | LeaseCheckpointCommand;
 }
 
 /** The result of applying one entry: which call it answers, and how. */
 export interface KvApplied {
   clientId: number;
   requestId: number;
-  output: KvOutput;
+  output: KvCommandOutput;
 }
 
 const encoder = new TextEncoder();
@@ -49,7 +64,7 @@ export interface KvCells {
  * LMDB state runs, and the same semantics the simulator's `MvccMachine`
  * gives them on the MVCC store.
  */
-export function executeKvCommand(cells: KvCells, command: KvCommand): KvOutput {
+export function executeKvCommand(cells: KvCells, command: KvInput): KvOutput {
   switch (command.op) {
     case 'get':
       return { value: cells.get(command.key) };

@@ -1,18 +1,25 @@
 /**
  * The simulator's state machine: the real KV store (`src/kv/`'s
  * `MvccStore`) behind the simulator's client commands, so every seeded run
- * exercises the MVCC store, its transactions and its snapshot image under
+ * exercises the MVCC store, its transactions, its leases and its snapshot image under
  * Raft's faults.
  *
  * @module
  */
-import { TesseraError } from '../base/errors.ts';
+import { InvalidArgumentError, TesseraError } from '../base/errors.ts';
 import { decode, decodeMultiple, encode } from '../codec/msgpack.ts';
 import { MvccStore } from '../kv/mvcc-store.ts';
-import type { Event, WatchRequest, WatchResponse } from '../kv/types.ts';
+import type { Event, LeaseInfo, WatchRequest, WatchResponse } from '../kv/types.ts';
 import { WatchHub } from '../kv/watch-hub.ts';
 import type { StateMachine } from '../raft/state-machine.ts';
-import { decodeRequest, type KvApplied, type KvCommand, type KvOutput } from './kv-machine.ts';
+import type { LeaseInput, LeaseOutput } from './kv-lease-model.ts';
+import {
+  decodeRequest,
+  type KvApplied,
+  type KvCommand,
+  type KvCommandOutput,
+  type LeaseCheckpointCommand,
+} from './kv-machine.ts';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -37,18 +44,39 @@ export interface MvccMachineOptions {
   readonly onWrite?: (revision: number, events: readonly Event[]) => void;
   /** The `watch-skip-event` test bug (see the simulator's `--bug`). */
   readonly skipWatchEvent?: boolean;
+  /** Told of every lease change applied, in log order: what a member's lessor mirrors. */
+  readonly onLease?: (change: LeaseChange) => void;
 }
+
+/** A lease change the store applied, for the member's lessor. */
+export type LeaseChange =
+  | { readonly type: 'granted'; readonly id: number; readonly ttl: number }
+  | { readonly type: 'revoked'; readonly id: number }
+  | { readonly type: 'checkpointed'; readonly id: number; readonly remainingTtl: number };
 
 /**
  * The simulator's commands on an {@link MvccStore}: `get` is a range of one
  * key, `put` a put, `delete` a delete of one key, and `cas` a transaction comparing the key's value (or,
  * when it must be absent, its version with 0) and putting on success, the
- * way an etcd client writes a compare-and-set.
+ * way an etcd client writes a compare-and-set. Leases: `grant` is a
+ * `leaseGrant`, `leasePut` a put with a lease, `revoke` and `expire` are
+ * `leaseRevoke`s (a client's, a lessor's), `keepAlive` checkpoints the
+ * lease's full TTL (etcd's `Renew` clears the remaining TTL through the log
+ * the same way, so that a new leader restarts the countdown from the full
+ * TTL), and `checkpoint` is a lessor's `leaseCheckpoint`. A lease call on a
+ * lease that does not exist answers `{ ok: false }` on every member alike.
  */
 export class MvccMachine implements StateMachine<KvApplied | undefined> {
   #store = new MvccStore();
   #hub = new WatchHub(this.#store);
   readonly #options: MvccMachineOptions;
+  /**
+   * The lease set as {@link leaseFingerprint} gives it, kept between the
+   * changes that can alter it (a lease command, a write to a key attached to
+   * a lease before or after, a restore): the simulator compares it after
+   * every entry, most of which touch no lease.
+   */
+  #leaseSet: { readonly fingerprint: string; readonly count: number } | undefined;
 
   constructor(options: MvccMachineOptions = {}) {
     this.#options = options;
@@ -98,11 +126,13 @@ export class MvccMachine implements StateMachine<KvApplied | undefined> {
       return undefined;
     }
     const { clientId, requestId, command } = decodeRequest(data);
-    return { clientId, requestId, output: this.execute(command) };
+    const output = command.op === 'checkpoint' ? this.#checkpoint(command) : this.execute(command);
+    return { clientId, requestId, output };
   }
 
   /** Runs one command against the store (reads run here after ReadIndex, writes through {@link apply}). */
-  execute(command: KvCommand): KvOutput {
+  execute(command: KvCommand): KvCommandOutput {
+    if (!('key' in command) || command.op === 'leasePut') return this.#lease(command);
     const key = encoder.encode(command.key);
     switch (command.op) {
       case 'get': {
@@ -130,9 +160,91 @@ export class MvccMachine implements StateMachine<KvApplied | undefined> {
     }
   }
 
+  /** The lease commands; one naming a lease that does not exist (or, for a grant, one that does) fails. */
+  #lease(command: LeaseInput): LeaseOutput {
+    this.#leaseSet = undefined;
+    const id = command.lease;
+    const info = this.#store.leaseTimeToLive(id);
+    switch (command.op) {
+      case 'grant': {
+        if (info !== undefined) return { ok: false };
+        const { ttl } = this.#store.leaseGrant({ id, ttl: command.ttl });
+        this.#options.onLease?.({ type: 'granted', id, ttl });
+        return { ok: true, ttl };
+      }
+      case 'revoke':
+      case 'expire':
+        if (info === undefined) return { ok: false };
+        this.#wrote(this.#store.leaseRevoke({ id }).events);
+        this.#options.onLease?.({ type: 'revoked', id });
+        return { ok: true };
+      case 'keepAlive':
+        if (info === undefined) return { ok: false };
+        this.#checkpoint({ op: 'checkpoint', checkpoints: [{ id, remainingTtl: info.grantedTtl }] });
+        return { ok: true, ttl: info.grantedTtl };
+      case 'leasePut': {
+        const key = encoder.encode(command.key);
+        try {
+          this.#wrote(this.#store.put({ key, value: encoder.encode(command.value), lease: id }).events);
+        } catch (error) {
+          // The store refuses a put whose lease does not exist, the same way on every member.
+          if (error instanceof InvalidArgumentError && error.details?.['reason'] === 'LEASE_NOT_FOUND')
+            return { ok: false };
+          throw error;
+        }
+        return { ok: true };
+      }
+    }
+  }
+
+  /** A lessor's checkpoint: leases that no longer exist are skipped, by the store and the lessors alike. */
+  #checkpoint(command: LeaseCheckpointCommand): LeaseOutput {
+    this.#leaseSet = undefined;
+    this.#store.leaseCheckpoint({ checkpoints: command.checkpoints });
+    for (const { id, remainingTtl } of command.checkpoints) {
+      if (this.#store.leaseTimeToLive(id) !== undefined)
+        this.#options.onLease?.({ type: 'checkpointed', id, remainingTtl });
+    }
+    return { ok: true };
+  }
+
+  /** How many leases the store holds. */
+  get leaseCount(): number {
+    return this.#cachedLeaseSet().count;
+  }
+
+  /** Every lease the store holds, ascending by id: what a lessor is reset from after a restore. */
+  leases(): LeaseInfo[] {
+    return this.#store.leaseList().map((id) => {
+      const info = this.#store.leaseTimeToLive(id);
+      if (info === undefined) throw new Error(`Invariant: listed lease ${id} does not exist`);
+      return info;
+    });
+  }
+
+  /** The lease set for comparison between members: each lease's TTLs and keys. */
+  leaseFingerprint(): string {
+    return this.#cachedLeaseSet().fingerprint;
+  }
+
+  #cachedLeaseSet(): { readonly fingerprint: string; readonly count: number } {
+    if (this.#leaseSet !== undefined) return this.#leaseSet;
+    const leases = this.leases();
+    const fingerprint = leases
+      .map(
+        ({ id, grantedTtl, remainingTtl, keys }) =>
+          `${id}:${grantedTtl}/${remainingTtl}[${keys.map((key) => decoder.decode(key)).join(',')}]`,
+      )
+      .join(' ');
+    this.#leaseSet = { fingerprint, count: leases.length };
+    return this.#leaseSet;
+  }
+
   /** A write changed the store: watchers and the observer hear of it (a write that changed nothing made no revision). */
   #wrote(events: readonly Event[]): void {
     if (events.length === 0) return;
+    if (events.some((event) => event.kv.lease !== 0 || (event.prevKv?.lease ?? 0) !== 0))
+      this.#leaseSet = undefined;
     const revision = this.#store.revision;
     this.#options.onWrite?.(revision, events);
     this.#hub.notify(events, revision);
@@ -179,19 +291,21 @@ export class MvccMachine implements StateMachine<KvApplied | undefined> {
       this.#store = restore.finish();
     }
     this.#hub = new WatchHub(this.#store);
+    this.#leaseSet = undefined;
   }
 
   /**
    * What members must agree on once they applied the same entries: the
-   * revision and every key's current value and revisions.
+   * revision, every key's current value, revisions and lease, and the leases.
    */
   fingerprint(): string {
     const { kvs, more } = this.#store.range({ key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]) });
     const keys = kvs.map(
       (kv) =>
-        `${decoder.decode(kv.key)}=${decoder.decode(kv.value)}@${kv.createRevision}/${kv.modRevision}/${kv.version}`,
+        `${decoder.decode(kv.key)}=${decoder.decode(kv.value)}@${kv.createRevision}/${kv.modRevision}/${kv.version}/${kv.lease}`,
     );
-    return `${this.#store.revision}${more ? '+' : ''}:${keys.join(',')}`;
+    this.#leaseSet = undefined; // Computed afresh: the comparison at the end trusts no cache.
+    return `${this.#store.revision}${more ? '+' : ''}:${keys.join(',')} leases ${this.leaseFingerprint()}`;
   }
 
   /** Checks the store's and the watch hub's internal consistency. */

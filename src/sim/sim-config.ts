@@ -16,6 +16,12 @@ export const SIM_BUGS = [
   ...RAFT_BUGS,
   /** The watch hub misses the first change of every fifth revision. */
   'watch-skip-event',
+  /**
+   * Expiry decided locally by a follower: every member's lessor keeps
+   * deadlines whatever its role (it never sees the leader's renewals), and a
+   * follower forwards the revokes it decides to its leader.
+   */
+  'lease-expire-on-follower',
 ] as const;
 export type SimBug = (typeof SIM_BUGS)[number];
 
@@ -91,6 +97,12 @@ export interface SimConfig {
   readonly compactRate: number;
   /** Revisions of history a compaction keeps behind the leader's current revision. */
   readonly compactRetainRevisions: number;
+  /**
+   * How often a leading lessor checkpoints each lease's remaining TTL, in
+   * virtual milliseconds (a tick is 100): a new leader restarts an
+   * abandoned lease's countdown from at most this long ago.
+   */
+  readonly leaseCheckpointIntervalMs: number;
 }
 
 /** Default client operations per run. */
@@ -145,5 +157,6 @@ export function simConfig(options: SimOptions): SimConfig {
     snapshotChunkBytes: 16 + random.int(1024),
     compactRate: random.int(4) === 0 ? 0 : random.next() * 0.02,
     compactRetainRevisions: random.int(100),
+    leaseCheckpointIntervalMs: 500 + 100 * random.int(40),
   };
 }

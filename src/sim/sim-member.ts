@@ -6,6 +6,8 @@
  * @module
  */
 import { SeededRandom } from '../base/random.ts';
+import { Lessor } from '../kv/lessor.ts';
+import type { LessorOptions } from '../kv/limits.ts';
 import type { Event } from '../kv/types.ts';
 import type { RaftBug } from '../raft/raft.ts';
 import { RawNode } from '../raft/raw-node.ts';
@@ -20,7 +22,7 @@ import {
   type Snapshot,
 } from '../raft/types.ts';
 import type { KvApplied } from './kv-machine.ts';
-import { MvccMachine, type MvccMachineOptions } from './mvcc-machine.ts';
+import { type LeaseChange, MvccMachine, type MvccMachineOptions } from './mvcc-machine.ts';
 import { isRaftBug, type SimBug } from './sim-config.ts';
 import { SimDisk } from './sim-disk.ts';
 
@@ -41,7 +43,35 @@ interface PendingReady {
   readonly syncAt: number;
 }
 
-/** A member of the simulated cluster. */
+/** Virtual milliseconds per tick: etcd's default heartbeat interval, so 10 election ticks make its 1 s election timeout. */
+export const TICK_MS = 100;
+
+/**
+ * The extension a lessor gives every lease when it starts leading (etcd
+ * passes its election timeout): time for clients to find the new leader.
+ */
+export const LESSOR_PROMOTE_EXTEND_MS = 10 * TICK_MS;
+
+/** What a member needs of the run besides its settings. */
+export interface SimMemberWorld {
+  /** The virtual time in ticks (one clock for the run; a member reads it, never sets it). */
+  readonly now: () => number;
+  /** Told of every write the member applies. */
+  readonly onWrite?: (member: SimMember, revision: number, events: readonly Event[]) => void;
+}
+
+/**
+ * A member of the simulated cluster.
+ *
+ * Leases: each member owns a {@link Lessor}, told of every lease change its
+ * store applies and reset from the store after a restore. It leads, so it
+ * keeps deadlines, only between applying the empty entry of a term in which
+ * this member leads (etcd promotes there: every entry of earlier terms,
+ * checkpoints included, is applied by then) and the member's first moment
+ * as anything but that term's leader. The run drives it each tick (see
+ * `sim-leases.ts`); a follower's lessor never decides an expiry, unless the
+ * `lease-expire-on-follower` test bug keeps every lessor leading.
+ */
 export class SimMember {
   readonly id: NodeId;
   readonly disk: SimDisk;
@@ -51,6 +81,14 @@ export class SimMember {
   readonly #snapshotEntries: number;
   node: RawNode | undefined;
   machine: MvccMachine;
+  /** This incarnation's lessor (a restart makes a new one, as a process restart would). */
+  lessor: Lessor;
+  /** The term whose leadership the lessor's deadlines belong to. */
+  #lessorTerm = 0;
+  readonly #lessorOptions: LessorOptions;
+  /** The `lease-expire-on-follower` test bug: the lessor leads from the start, whatever the role. */
+  readonly #lessorAlwaysLeads: boolean;
+  readonly #now: () => number;
   #pending: PendingReady | undefined;
   #restarts = 0;
   /** Tick until which the member is down (crashed) or frozen (paused). */
@@ -69,14 +107,21 @@ export class SimMember {
       snapshotEntries: number;
       checkQuorum: boolean;
       snapshotChunkBytes: number;
+      lessor: LessorOptions;
     },
-    onWrite?: (member: SimMember, revision: number, events: readonly Event[]) => void,
+    world: SimMemberWorld,
   ) {
     const { bugs, snapshotEntries } = settings;
+    const onWrite = world.onWrite;
+    this.#now = world.now;
     this.#machineOptions = {
       ...(onWrite === undefined ? {} : { onWrite: (revision, events) => onWrite(this, revision, events) }),
       skipWatchEvent: bugs.includes('watch-skip-event'),
+      onLease: (change) => this.#onLease(change),
     };
+    this.#lessorOptions = settings.lessor;
+    this.#lessorAlwaysLeads = bugs.includes('lease-expire-on-follower');
+    this.lessor = new Lessor(this.#lessorOptions);
     this.machine = new MvccMachine(this.#machineOptions);
     this.#checkQuorum = settings.checkQuorum;
     this.#snapshotChunkBytes = settings.snapshotChunkBytes;
@@ -90,9 +135,12 @@ export class SimMember {
 
   #start(): void {
     const snapshot = this.disk.storage.snapshot();
+    this.lessor = new Lessor(this.#lessorOptions);
+    this.#lessorTerm = 0;
+    if (this.#lessorAlwaysLeads) this.lessor.promote(this.nowMs, 0);
     this.machine = new MvccMachine(this.#machineOptions);
     const data = this.disk.latestSnapshot()?.data;
-    if (data !== undefined) this.machine.restore(data);
+    if (data !== undefined) this.#restore(data);
     this.node = new RawNode({
       id: this.id,
       storage: this.disk.storage,
@@ -108,6 +156,66 @@ export class SimMember {
 
   get alive(): boolean {
     return this.node !== undefined;
+  }
+
+  /** The virtual time in milliseconds, as this member's lessor reads it. */
+  get nowMs(): number {
+    return this.#now() * TICK_MS;
+  }
+
+  /**
+   * The lessor, if it leads and this member still leads the term it was
+   * promoted in; demotes it first when the member no longer does (a role
+   * change is seen here, before any use of the lessor).
+   */
+  leadingLessor(): Lessor | undefined {
+    this.#syncLessorRole();
+    const raft = this.node?.raft;
+    if (!this.lessor.leading || raft?.role !== 'leader' || raft.term !== this.#lessorTerm) return undefined;
+    return this.lessor;
+  }
+
+  /** Demotes the lessor once the member is not the leader of the term it was promoted in. */
+  #syncLessorRole(): void {
+    if (!this.lessor.leading || this.#lessorAlwaysLeads) return;
+    const raft = this.node?.raft;
+    if (raft?.role !== 'leader' || raft.term !== this.#lessorTerm) this.lessor.demote();
+  }
+
+  /**
+   * An empty entry was applied: when it is this leader's own (the first
+   * entry of its term), every entry of earlier terms is applied, and the
+   * lessor starts leading from the checkpointed TTLs (etcd's `Promote` in
+   * `applyEntryNormal`).
+   */
+  #maybePromoteLessor(node: RawNode, entry: Entry): void {
+    this.#syncLessorRole();
+    const raft = node.raft;
+    if (raft.role !== 'leader' || entry.term !== raft.term) return;
+    // Under the test bug the lessor leads already, with whatever deadlines it kept as a follower.
+    if (!this.lessor.leading) this.lessor.promote(this.nowMs, LESSOR_PROMOTE_EXTEND_MS);
+    this.#lessorTerm = raft.term;
+  }
+
+  #onLease(change: LeaseChange): void {
+    switch (change.type) {
+      case 'granted':
+        this.lessor.granted({ id: change.id, ttlSeconds: change.ttl }, this.nowMs);
+        return;
+      case 'revoked':
+        this.lessor.revoked(change.id);
+        return;
+      case 'checkpointed':
+        this.lessor.checkpointed(change.id, change.remainingTtl);
+        return;
+    }
+  }
+
+  /** Restores the machine from a snapshot image and the lessor from the machine's leases. */
+  #restore(data: Uint8Array): void {
+    this.machine.restore(data);
+    const leases = this.machine.leases();
+    this.lessor.reset(leases, this.nowMs);
   }
 
   /** Crashes: in-memory state and unsynced writes are gone. */
@@ -145,11 +253,12 @@ export class SimMember {
       if (now < syncAt) return;
       this.disk.sync();
       this.#send(node, ready.messagesAfterPersist, sink);
-      if (received !== undefined) this.machine.restore(received.data);
+      if (received !== undefined) this.#restore(received.data);
       for (const entry of ready.committedEntries) {
         if (ready.snapshot !== undefined && entry.index <= ready.snapshot.metadata.index) continue;
         // Membership changes take effect in the core (RawNode.advance); the KV machine sees only data.
         const applied = entry.type === EntryType.normal ? this.machine.apply(entry.data) : undefined;
+        if (entry.type === EntryType.normal && entry.data.length === 0) this.#maybePromoteLessor(node, entry);
         sink.applied(this, entry, applied);
       }
       this.#pending = undefined;

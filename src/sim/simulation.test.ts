@@ -39,6 +39,12 @@ describe('simulation', () => {
       summary.opsChecked >= SEEDS_PER_TEST_RUN * 900,
       `only ${summary.opsChecked} operations checked`,
     );
+    // Leases were granted, kept alive, revoked and expired in every seed on average, all checked.
+    const { leaseGrants, leaseKeepAlives, leaseRevokes, leaseExpiries } = summary;
+    const leases = { leaseGrants, leaseKeepAlives, leaseRevokes, leaseExpiries };
+    for (const [name, count] of Object.entries(leases)) {
+      assert.ok(count >= SEEDS_PER_TEST_RUN, `only ${count} ${name}: ${JSON.stringify(leases)}`);
+    }
   });
 
   it('the linearizability check fails a real history with one read corrupted', () => {

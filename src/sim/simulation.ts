@@ -9,13 +9,22 @@
 import { LimitExceededError, NotLeaderError, UnavailableError } from '../base/errors.ts';
 import { SeededRandom } from '../base/random.ts';
 import type { Event } from '../kv/types.ts';
-import { type Entry, type Message, MessageType, type NodeId, type ReadState } from '../raft/types.ts';
-import { encodeRequest, type KvApplied, type KvCommand, type KvOutput } from './kv-machine.ts';
+import {
+  type ConfState,
+  type Entry,
+  type Message,
+  MessageType,
+  type NodeId,
+  type ReadState,
+} from '../raft/types.ts';
+import { encodeRequest, type KvApplied, type KvCommand, type KvCommandOutput } from './kv-machine.ts';
 import { type SimConfig, type SimOptions, simConfig } from './sim-config.ts';
-import { SimMember } from './sim-member.ts';
+import { type SimLeaseStats, SimLeases } from './sim-leases.ts';
+import { SimMember, type SimMemberWorld } from './sim-member.ts';
 import { randomPartition, SimNetwork } from './sim-network.ts';
 import { SimOperator, type SimOperatorHost } from './sim-operator.ts';
 import { SimWatchers } from './sim-watchers.ts';
+import { SimWorkload } from './sim-workload.ts';
 
 /** One client call, as the linearizability checker reads it. */
 export interface HistoryOperation {
@@ -25,11 +34,15 @@ export interface HistoryOperation {
   call: number;
   /** Logical time of the answer; Infinity when the outcome is unknown. */
   ret: number;
-  output: KvOutput | undefined;
+  output: KvCommandOutput | undefined;
 }
 
-/** Operations issued before the workload moves on to fresh keys. */
-const KEY_GENERATION_OPS = 250;
+/**
+ * The lessors' limits besides the per-seed checkpoint interval: an expired
+ * lease is proposed again after 1 s; a gap of 2 s between two readings of
+ * a leading lessor is a stall, which pauses longer than 20 ticks make.
+ */
+const SIM_LESSOR_OPTIONS = { expiredRetryMs: 1000, stallThresholdMs: 2000 } as const;
 
 /** Ticks a client waits for a read point before asking again. */
 const READ_RETRY_TICKS = 30;
@@ -55,6 +68,8 @@ export interface SimResult {
   readonly watchRevisions: number;
   /** Snapshot chunks sent. */
   readonly snapshotChunks: number;
+  /** Lease grants, keep-alives, revokes and expiries that took effect. */
+  readonly leases: SimLeaseStats;
 }
 
 interface PendingCall {
@@ -106,16 +121,27 @@ class Simulation {
   #snapshotChunks = 0;
   readonly #operator: SimOperator;
   readonly #watchers: SimWatchers;
+  readonly #workload: SimWorkload;
+  readonly #leases: SimLeases;
 
   constructor(config: SimConfig) {
     this.#config = config;
     this.#random = new SeededRandom(config.seed);
     this.#watchers = new SimWatchers(this.#random);
     this.#network = new SimNetwork(this.#random, config.faults);
+    this.#workload = new SimWorkload(this.#random, config);
+    this.#leases = new SimLeases({
+      members: this.#members,
+      now: () => this.#now,
+      nextRequestId: () => ++this.#requestId,
+      nextHistoryTime: () => this.#clock++,
+      record: (operation) => this.#history.push(operation),
+      violation: (message) => this.#violations.push(message),
+    });
     const voters = Array.from({ length: config.nodes }, (_, i) => i + 1);
     const learners = config.learnerAtStart ? [config.nodes + 1] : [];
     for (const id of [...voters, ...learners]) {
-      this.#members.set(id, new SimMember(id, { voters, learners }, config.seed, config, this.#onWrite));
+      this.#members.set(id, this.#newMember(id, { voters, learners }));
     }
     this.#operator = new SimOperator(this.#random, config, voters.length + learners.length + 1);
     for (let id = 1; id <= config.clients; id++) {
@@ -131,8 +157,7 @@ class Simulation {
       return member?.alive === true && this.#now >= member.pausedUntil ? member : undefined;
     },
     startMember: (id) => {
-      const empty = { voters: [], learners: [] };
-      this.#members.set(id, new SimMember(id, empty, this.#config.seed, this.#config, this.#onWrite));
+      this.#members.set(id, this.#newMember(id, { voters: [], learners: [] }));
     },
     stopMember: (id) => {
       this.#members.delete(id);
@@ -144,6 +169,13 @@ class Simulation {
     const violation = this.#watchers.recordWrite(member.id, revision, events);
     if (violation !== undefined) this.#violations.push(violation);
   };
+
+  #newMember(id: NodeId, confState: ConfState): SimMember {
+    const config = this.#config;
+    const world: SimMemberWorld = { now: () => this.#now, onWrite: this.#onWrite };
+    const lessor = { checkpointIntervalMs: config.leaseCheckpointIntervalMs, ...SIM_LESSOR_OPTIONS };
+    return new SimMember(id, confState, config.seed, { ...config, lessor }, world);
+  }
 
   #randomMemberId(): NodeId {
     const ids = [...this.#members.keys()];
@@ -170,6 +202,7 @@ class Simulation {
       compactions: this.#operator.compactions,
       watchRevisions: this.#watchers.eventsReceived,
       snapshotChunks: this.#snapshotChunks,
+      leases: this.#leases.stats,
     };
   }
 
@@ -193,8 +226,14 @@ class Simulation {
     }
     if (this.#violations.length === 0) this.#violations.push(...this.#watchers.check());
     if (this.#violations.length === 0) {
+      const leader = this.#operatorHost.leader();
+      const leases = leader?.machine.leaseCount ?? 0;
       if (!this.#workloadDone()) {
         this.#violations.push(`liveness: calls still pending ${config.livenessTicksMax} ticks after healing`);
+      } else if (leases > 0) {
+        this.#violations.push(
+          `liveness: ${leases} leases nobody renews still held by leader ${leader?.id} ${config.livenessTicksMax} ticks after healing`,
+        );
       } else if (!this.#converged()) {
         this.#violations.push(
           `liveness: replicas did not converge ${config.livenessTicksMax} ticks after healing`,
@@ -209,10 +248,15 @@ class Simulation {
     );
   }
 
-  /** Every member of the leader's membership has applied everything and holds the same state; watchers caught up. */
+  /**
+   * Every member of the leader's membership has applied everything and holds the same state; watchers
+   * caught up; every lease expired (no client renews any once the workload is done).
+   */
   #converged(): boolean {
-    const leader = this.#operatorHost.leader()?.node;
-    if (leader === undefined) return false;
+    const leaderMember = this.#operatorHost.leader();
+    const leader = leaderMember?.node;
+    if (leaderMember === undefined || leader === undefined) return false;
+    if (leaderMember.machine.leaseCount > 0) return false;
     const { voters, learners } = leader.raft.confState();
     let fingerprint: string | undefined;
     let applied: number | undefined;
@@ -329,6 +373,7 @@ class Simulation {
       }
     }
     this.#serveReads();
+    this.#leases.drive();
     this.#checkLeaders();
     this.#operator.collect(this.#operatorHost, now);
     const conf = this.#operatorHost.leader()?.node?.raft.confState();
@@ -361,9 +406,7 @@ class Simulation {
         continue;
       }
       if (member?.node === undefined || member.node.raft.log.applied < proposed.index) continue;
-      call.operation.output = member.machine.execute(call.operation.input);
-      call.operation.ret = this.#clock++;
-      client.call = undefined;
+      this.#answer(client, call, member.machine.execute(call.operation.input));
     }
   }
 
@@ -380,7 +423,7 @@ class Simulation {
         this.#opsIssued++;
         const operation: HistoryOperation = {
           clientId: client.id,
-          input: this.#randomCommand(),
+          input: this.#workload.next(client.id, this.#opsIssued, this.#now),
           call: this.#clock++,
           ret: Number.POSITIVE_INFINITY,
           output: undefined,
@@ -396,11 +439,28 @@ class Simulation {
       const call = client.call;
       if (this.#now >= call.deadline && !this.#healed) {
         // The client gives up: the call may or may not take effect (ret stays Infinity).
-        client.call = undefined;
+        this.#abandonCall(client, call);
         continue;
       }
       if (call.proposed === undefined) this.#propose(client, call);
     }
+  }
+
+  /** The client stops waiting for `call`: its outcome stays unknown. */
+  #abandonCall(client: SimClient, call: PendingCall): void {
+    client.call = undefined;
+    this.#workload.answered(client.id, call.operation.input, undefined, call.proposed?.issuedAt ?? this.#now);
+  }
+
+  /** `call` returned `output`, proposed at `proposedAt` (a read: the tick its read point was asked). */
+  #answer(client: SimClient, call: PendingCall, output: KvCommandOutput): void {
+    const { operation } = call;
+    operation.output = output;
+    operation.ret = this.#clock++;
+    client.call = undefined;
+    const proposedAt = call.proposed?.issuedAt ?? this.#now;
+    this.#workload.answered(client.id, operation.input, output, proposedAt);
+    this.#leases.answered(operation.input, output, proposedAt);
   }
 
   #propose(client: SimClient, call: PendingCall): void {
@@ -414,10 +474,17 @@ class Simulation {
       return;
     }
     try {
-      if (call.operation.input.op === 'get') {
+      const { input } = call.operation;
+      if (input.op === 'get') {
         node.readIndex(encoder.encode(`read-${call.requestId}`));
         call.proposed = { member: member.id, index: undefined, issuedAt: this.#now };
         return;
+      }
+      if (input.op === 'keepAlive') {
+        // A keep-alive goes to the leader's lessor; elsewhere the client looks for the leader.
+        const renewal = SimLeases.renewBeforeKeepAlive(member, input.lease);
+        if (renewal === 'not leader') client.leaderGuess = node.raft.lead || this.#randomMemberId();
+        if (renewal !== 'renewed') return;
       }
       const index = node.propose(
         encodeRequest({ clientId: client.id, requestId: call.requestId, command: call.operation.input }),
@@ -443,6 +510,7 @@ class Simulation {
         `state machine safety: member ${member.id} applied ${entry.term}/${key} at index ${entry.index}, another applied ${first.term}/${first.key}`,
       );
     }
+    this.#leases.applied(member, entry, applied);
     for (const client of this.#clients) {
       const call = client.call;
       if (
@@ -454,9 +522,7 @@ class Simulation {
         continue;
       }
       if (applied !== undefined && applied.clientId === client.id && applied.requestId === call.requestId) {
-        call.operation.output = applied.output;
-        call.operation.ret = this.#clock++;
-        client.call = undefined;
+        this.#answer(client, call, applied.output);
       } else {
         // Another entry won this index: ours was never committed; propose again.
         call.proposed = undefined;
@@ -494,9 +560,9 @@ class Simulation {
     }
     for (const client of this.#clients) {
       // A proposer that crashed will never answer: the call's outcome is unknown, and the client re-proposes it.
-      const proposed = client.call?.proposed;
-      if (proposed !== undefined && !this.#members.get(proposed.member)?.alive && client.call !== undefined) {
-        client.call = undefined;
+      const call = client.call;
+      if (call?.proposed !== undefined && !this.#members.get(call.proposed.member)?.alive) {
+        this.#abandonCall(client, call);
       }
     }
   }
@@ -518,21 +584,5 @@ class Simulation {
         return;
       }
     }
-  }
-
-  #randomCommand(): KvCommand {
-    // Keys rotate every KEY_GENERATION_OPS operations (Jepsen's independent keys): each key's history
-    // stays short enough for the checker to decide, however many operations of unknown outcome faults
-    // leave on it, while operations on one key still overlap in time.
-    const generation = Math.floor(this.#opsIssued / KEY_GENERATION_OPS);
-    const key = `k${generation}.${this.#random.int(this.#config.keys)}`;
-    const roll = this.#random.int(10);
-    const value = `v${this.#opsIssued}`;
-    if (roll < 4) return { op: 'get', key };
-    if (roll < 7) return { op: 'put', key, value };
-    if (roll < 8) return { op: 'delete', key };
-    const expected =
-      this.#random.int(2) === 0 ? undefined : `v${this.#random.int(Math.max(1, this.#opsIssued))}`;
-    return { op: 'cas', key, expected, value };
   }
 }
