@@ -83,6 +83,86 @@ describe('tessera dev', { timeout: 60_000 }, () => {
       await assert.rejects(cli('get', 'app/a', '--rev', String(firstA)), /COMPACTED|compacted/);
       assert.equal((await cli('get', 'app/', '--prefix', '--json')).includes('"kvs":[]'), true);
 
+      // A watch process sees the changes made meanwhile, in order, each once.
+      const watcher = spawn(
+        process.execPath,
+        [BIN, 'watch', 'w/', '--prefix', '--json', '--endpoints', endpoints.join(',')],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      try {
+        const lines: string[] = [];
+        createInterface({ input: watcher.stdout }).on('line', (line) => lines.push(line));
+        // The watch starts at the next revision once open; write until it reports the marker key.
+        const markerBy = Date.now() + 15_000;
+        while (!lines.some((line) => line.includes('"w/ready"'))) {
+          assert.ok(Date.now() < markerBy, 'the watch opened within 15 s');
+          await cli('put', 'w/ready', 'x');
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        const seenBefore = lines.length;
+        await cli('put', 'w/one', '1');
+        await cli('put', 'w/one', '2');
+        await cli('del', 'w/one');
+        const changesBy = Date.now() + 15_000;
+        while (lines.length < seenBefore + 3) {
+          assert.ok(Date.now() < changesBy, 'the watch printed the changes within 15 s');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        const changes = lines
+          .slice(seenBefore)
+          .map((line) => JSON.parse(line) as { type: string; key: string; value: string });
+        assert.deepEqual(
+          changes.map((c) => [c.type, c.key, c.value]),
+          [
+            ['put', 'w/one', '1'],
+            ['put', 'w/one', '2'],
+            ['delete', 'w/one', ''],
+          ],
+        );
+      } finally {
+        watcher.kill('SIGINT');
+      }
+
+      // Leases: ids in hexadecimal as etcdctl prints them; every member takes every lease call.
+      const granted = /^lease ([0-9a-f]+) granted with TTL\(60s\)$/.exec(
+        (await cli('lease', 'grant', '60')).trim(),
+      );
+      assert.ok(granted !== null, 'lease grant prints the id');
+      const leaseId = granted[1] as string;
+      await cli('put', 'session/x', 'alive', '--lease', leaseId);
+      for (const endpoint of endpoints) {
+        const kept = await tessera('lease', 'keep-alive', leaseId, '--once', '--endpoints', endpoint);
+        assert.equal(kept.trim(), `lease ${leaseId} keepalived with TTL(60)`);
+        const info = JSON.parse(
+          await tessera('lease', 'timetolive', leaseId, '--keys', '--json', '--endpoints', endpoint),
+        ) as { ttl: number; grantedTtl: number; keys: string[] };
+        assert.equal(info.grantedTtl, 60);
+        assert.ok(info.ttl > 50 && info.ttl <= 60, `remaining ${info.ttl}`);
+        assert.deepEqual(info.keys, ['session/x']);
+      }
+      assert.match(await cli('lease', 'list'), new RegExp(`^found 1 leases\n${leaseId}\n$`));
+      assert.equal(
+        (await cli('lease', 'revoke', leaseId)).trim(),
+        `lease ${leaseId} revoked (1 keys deleted)`,
+      );
+      await assert.rejects(cli('get', 'session/x'));
+      await assert.rejects(cli('lease', 'keep-alive', leaseId, '--once'), /LEASE_NOT_FOUND|does not exist/);
+      // A lease left alone expires on the leader's clock, and its key goes with it.
+      const short = /^lease ([0-9a-f]+) granted/.exec(
+        (await cli('lease', 'grant', '2')).trim(),
+      )?.[1] as string;
+      await cli('put', 'session/y', 'brief', '--lease', short);
+      const expiresBy = Date.now() + 20_000;
+      while ((await cli('get', 'session/y', '--json')).includes('brief')) {
+        assert.ok(Date.now() < expiresBy, 'the 2 s lease expired within 20 s');
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      assert.equal(
+        (JSON.parse(await cli('lease', 'timetolive', short, '--json')) as { ttl: number }).ttl,
+        -1,
+      );
+      assert.deepEqual(JSON.parse(await cli('lease', 'list', '--json')), { leases: [] });
+
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGINT');
       assert.equal(await exited, 0);

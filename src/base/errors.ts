@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'PROTOCOL'
   | 'UNAVAILABLE'
   | 'CONNECTION_LOST'
+  | 'OUTCOME_UNKNOWN'
   | 'UNKNOWN_METHOD'
   | 'INVALID_ARGUMENT'
   | 'WORKER_TASK_FAILED'
@@ -132,6 +133,21 @@ export class ConnectionLostError extends TesseraError {
   }
 }
 
+/**
+ * A write may or may not have taken effect: it was sent, and then the
+ * connection was lost or its deadline passed before an answer came. Unlike
+ * {@link ConnectionLostError}, which the transport raises for any call, this
+ * is what a client raises once it decided not to retry the write; `cause`
+ * holds the error that made the outcome unknown. Read the key to find out,
+ * or make the write idempotent (a transaction comparing a revision) before
+ * retrying it.
+ */
+export class OutcomeUnknownError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('OUTCOME_UNKNOWN', message, options);
+  }
+}
+
 /** The RPC names a service or method the server does not have. */
 export class UnknownMethodError extends TesseraError {
   constructor(message: string, options: TesseraErrorOptions = {}) {
@@ -215,6 +231,7 @@ const classesByCode = new Map<string, ErrorConstructorForCode>([
   ['PROTOCOL', ProtocolError],
   ['UNAVAILABLE', UnavailableError],
   ['CONNECTION_LOST', ConnectionLostError],
+  ['OUTCOME_UNKNOWN', OutcomeUnknownError],
   ['UNKNOWN_METHOD', UnknownMethodError],
   ['INVALID_ARGUMENT', InvalidArgumentError],
   ['WORKER_TASK_FAILED', WorkerTaskError],

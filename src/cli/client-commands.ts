@@ -30,14 +30,20 @@ const callOptions = { timeoutMs: CLIENT_TIMEOUT_MS, waitForReady: true };
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** `tessera put KEY VALUE` (UTF-8 key and value): the revision of the write. */
+/** `tessera put KEY VALUE [--lease ID]` (UTF-8 key and value): the revision of the write. */
 export async function putCommand(
   endpoints: string[],
   key: string,
   value: string,
+  lease = 0,
 ): Promise<{ revision: number }> {
+  const request = {
+    key: encoder.encode(key),
+    value: encoder.encode(value),
+    ...(lease === 0 ? {} : { lease }),
+  };
   const response = await withEndpoint(endpoints, (client) =>
-    client.service(KvService).put({ key: encoder.encode(key), value: encoder.encode(value) }, callOptions),
+    client.service(KvService).put(request, callOptions),
   );
   return { revision: response.revision };
 }

@@ -132,9 +132,12 @@ program
   .command('put <key> <value>')
   .description('set a key (replicated; answered once applied)')
   .option(...endpointsOption)
-  .action(async (key: string, value: string, options: { endpoints: string }) => {
+  .option('--lease <id>', 'attach the key to this lease (hexadecimal id): it goes when the lease does')
+  .action(async (key: string, value: string, options: { endpoints: string; lease?: string }) => {
     const { putCommand, parseEndpoints } = await import('./client-commands.ts');
-    const { revision } = await putCommand(parseEndpoints(options.endpoints), key, value);
+    const { parseLeaseId } = await import('./lease-commands.ts');
+    const lease = options.lease === undefined ? 0 : parseLeaseId(options.lease);
+    const { revision } = await putCommand(parseEndpoints(options.endpoints), key, value, lease);
     console.log(`OK (revision ${revision})`);
   });
 
@@ -199,6 +202,134 @@ program
     const { compactCommand, parseEndpoints } = await import('./client-commands.ts');
     await compactCommand(parseEndpoints(options.endpoints), positiveInteger(revision));
     console.log(`compacted revision ${revision}`);
+  });
+
+program
+  .command('watch <key>')
+  .description('print changes to a key, or to every key under a prefix, as they happen (until Ctrl-C)')
+  .option(...endpointsOption)
+  .option('--prefix', 'every key that starts with KEY')
+  .option('--rev <n>', 'start from this revision (replays history first)', positiveInteger)
+  .option('--prev-kv', 'also print the value before each change')
+  .option('--json', 'print one JSON object per change')
+  .action(
+    async (
+      key: string,
+      options: { endpoints: string; prefix?: boolean; rev?: number; prevKv?: boolean; json?: boolean },
+    ) => {
+      const { parseEndpoints } = await import('./client-commands.ts');
+      const { watchCommand, eventLine } = await import('./watch-command.ts');
+      const { text } = await import('../client/index.ts');
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      process.once('SIGTERM', () => stop.abort());
+      const watchOptions = {
+        prefix: options.prefix === true,
+        prevKv: options.prevKv === true,
+        ...(options.rev === undefined ? {} : { revision: options.rev }),
+      };
+      await watchCommand(parseEndpoints(options.endpoints), key, watchOptions, stop.signal, (event) => {
+        if (options.json === true) {
+          console.log(JSON.stringify(eventLine(event)));
+          return;
+        }
+        // etcdctl's layout: the kind, the previous key and value (with --prev-kv), the key and value.
+        const lines = [event.type.toUpperCase()];
+        if (event.prevKv !== undefined) lines.push(text(event.prevKv.key), text(event.prevKv.value));
+        lines.push(text(event.kv.key));
+        if (event.type === 'put') lines.push(text(event.kv.value));
+        console.log(lines.join('\n'));
+      });
+    },
+  );
+
+const lease = program
+  .command('lease')
+  .description('grant, revoke, keep alive and inspect leases (ids in hexadecimal, as etcdctl)');
+lease
+  .command('grant <ttl>')
+  .description('create a lease of TTL seconds; prints its id')
+  .option(...endpointsOption)
+  .option('--id <id>', 'the lease id (hexadecimal); by default the cluster picks one')
+  .action(async (ttl: string, options: { endpoints: string; id?: string }) => {
+    const { parseEndpoints } = await import('./client-commands.ts');
+    const { leaseGrantCommand, parseLeaseId, formatLeaseId } = await import('./lease-commands.ts');
+    const ttlSeconds = Number(ttl);
+    if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 0)
+      throw new InvalidArgumentError(`expected a TTL in whole seconds, got ${ttl}`);
+    const id = options.id === undefined ? 0 : parseLeaseId(options.id);
+    const granted = await leaseGrantCommand(parseEndpoints(options.endpoints), ttlSeconds, id);
+    console.log(`lease ${formatLeaseId(granted.id)} granted with TTL(${granted.ttl}s)`);
+  });
+lease
+  .command('revoke <id>')
+  .description('end a lease now, deleting its keys')
+  .option(...endpointsOption)
+  .action(async (id: string, options: { endpoints: string }) => {
+    const { parseEndpoints } = await import('./client-commands.ts');
+    const { leaseRevokeCommand, parseLeaseId, formatLeaseId } = await import('./lease-commands.ts');
+    const leaseId = parseLeaseId(id);
+    const { deleted } = await leaseRevokeCommand(parseEndpoints(options.endpoints), leaseId);
+    console.log(`lease ${formatLeaseId(leaseId)} revoked (${deleted} keys deleted)`);
+  });
+lease
+  .command('keep-alive <id>')
+  .description('renew a lease a third of its TTL apart until interrupted (or once, with --once)')
+  .option(...endpointsOption)
+  .option('--once', 'renew once and exit')
+  .action(async (id: string, options: { endpoints: string; once?: boolean }) => {
+    const { parseEndpoints } = await import('./client-commands.ts');
+    const { leaseKeepAliveCommand, parseLeaseId, formatLeaseId } = await import('./lease-commands.ts');
+    const leaseId = parseLeaseId(id);
+    const stop = new AbortController();
+    process.once('SIGINT', () => stop.abort());
+    process.once('SIGTERM', () => stop.abort());
+    await leaseKeepAliveCommand(parseEndpoints(options.endpoints), leaseId, stop.signal, (ttl) => {
+      console.log(`lease ${formatLeaseId(leaseId)} keepalived with TTL(${ttl})`);
+      if (options.once === true) stop.abort();
+    });
+  });
+lease
+  .command('timetolive <id>')
+  .description("what a lease has left, on the leader's clock")
+  .option(...endpointsOption)
+  .option('--keys', 'also list the keys attached')
+  .option('--json', 'print {"id","ttl","grantedTtl","keys"} (ttl -1: no such lease)')
+  .action(async (id: string, options: { endpoints: string; keys?: boolean; json?: boolean }) => {
+    const { parseEndpoints } = await import('./client-commands.ts');
+    const { leaseTimeToLiveCommand, parseLeaseId, formatLeaseId } = await import('./lease-commands.ts');
+    const info = await leaseTimeToLiveCommand(
+      parseEndpoints(options.endpoints),
+      parseLeaseId(id),
+      options.keys === true,
+    );
+    if (options.json === true) {
+      console.log(JSON.stringify(info));
+    } else if (info.ttl === -1) {
+      console.log(`lease ${formatLeaseId(info.id)} already expired`);
+      process.exitCode = 1;
+    } else {
+      const keys = options.keys === true ? `, attached keys(${JSON.stringify(info.keys)})` : '';
+      console.log(
+        `lease ${formatLeaseId(info.id)} granted with TTL(${info.grantedTtl}s), remaining(${info.ttl}s)${keys}`,
+      );
+    }
+  });
+lease
+  .command('list')
+  .description('every lease id')
+  .option(...endpointsOption)
+  .option('--json', 'print {"leases":[id,...]} (decimal ids)')
+  .action(async (options: { endpoints: string; json?: boolean }) => {
+    const { parseEndpoints } = await import('./client-commands.ts');
+    const { leaseListCommand, formatLeaseId } = await import('./lease-commands.ts');
+    const leases = await leaseListCommand(parseEndpoints(options.endpoints));
+    if (options.json === true) {
+      console.log(JSON.stringify({ leases }));
+      return;
+    }
+    console.log(`found ${leases.length} leases`);
+    for (const id of leases) console.log(formatLeaseId(id));
   });
 
 program

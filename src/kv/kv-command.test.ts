@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { ProtocolError, TesseraError, TooLargeError } from '../base/errors.ts';
+import { type InvalidArgumentError, ProtocolError, TesseraError, TooLargeError } from '../base/errors.ts';
 import { encode } from '../codec/msgpack.ts';
 import { COMMAND_BYTES_MAX, decodeCommand, encodeCommand, type KvCommand } from './kv-command.ts';
 import { applyCommand } from './kv-machine.ts';
@@ -267,7 +267,12 @@ describe('applyCommand', () => {
   it('dispatches each command to the store and returns its response and events', () => {
     const store = new MvccStore();
     const grant = applyCommand(store, { type: 'leaseGrant', request: { id: 5, ttl: 30 } });
-    assert.deepEqual(grant, { type: 'leaseGrant', response: { revision: 1, id: 5, ttl: 30 }, events: [] });
+    assert.deepEqual(grant, {
+      type: 'leaseGrant',
+      response: { revision: 1, id: 5, ttl: 30 },
+      events: [],
+      leases: [{ type: 'granted', id: 5, ttl: 30 }],
+    });
     const put = applyCommand(store, { type: 'put', request: { key: text('a'), value: text('1'), lease: 5 } });
     assert.equal(put.type, 'put');
     assert.equal(put.events.length, 1);
@@ -278,9 +283,32 @@ describe('applyCommand', () => {
     assert.equal(txn.type === 'txn' && txn.response.succeeded, true);
     const range = applyCommand(store, { type: 'range', request: { key: text('a'), rangeEnd: text('c') } });
     assert.equal(range.type === 'range' && range.response.count, 2);
-    applyCommand(store, { type: 'leaseCheckpoint', request: { checkpoints: [{ id: 5, remainingTtl: 9 }] } });
+    const checkpoint = applyCommand(store, {
+      type: 'leaseCheckpoint',
+      request: {
+        checkpoints: [
+          { id: 5, remainingTtl: 9 },
+          { id: 6, remainingTtl: 9 },
+        ],
+      },
+    });
     assert.equal(store.leaseTimeToLive(5)?.remainingTtl, 9);
+    // The lessors mirror only leases that exist, as the store skips the others.
+    assert.deepEqual(checkpoint.leases, [{ type: 'checkpointed', id: 5, remainingTtl: 9 }]);
+    const keepAlive = applyCommand(store, { type: 'leaseKeepAlive', request: { id: 5 } });
+    assert.deepEqual(keepAlive.type === 'leaseKeepAlive' && keepAlive.response, {
+      revision: 3,
+      id: 5,
+      ttl: 30,
+    });
+    assert.deepEqual(keepAlive.leases, [{ type: 'checkpointed', id: 5, remainingTtl: 30 }]);
+    assert.equal(store.leaseTimeToLive(5)?.remainingTtl, 30);
+    assert.throws(
+      () => applyCommand(store, { type: 'leaseKeepAlive', request: { id: 6 } }),
+      (error: Error) => (error as InvalidArgumentError).details?.['reason'] === 'LEASE_NOT_FOUND',
+    );
     const revoke = applyCommand(store, { type: 'leaseRevoke', request: { id: 5 } });
+    assert.deepEqual(revoke.leases, [{ type: 'revoked', id: 5 }]);
     assert.deepEqual(
       revoke.events.map((event) => event.type),
       ['delete'],
@@ -288,7 +316,7 @@ describe('applyCommand', () => {
     const deleted = applyCommand(store, { type: 'deleteRange', request: { key: text('b') } });
     assert.equal(deleted.type === 'deleteRange' && deleted.response.deleted, 1);
     const compact = applyCommand(store, { type: 'compact', request: { revision: store.revision } });
-    assert.deepEqual(compact, { type: 'compact', response: { revision: 5 }, events: [] });
+    assert.deepEqual(compact, { type: 'compact', response: { revision: 5 }, events: [], leases: [] });
     store.checkInvariants();
   });
 });

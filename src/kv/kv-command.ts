@@ -20,6 +20,7 @@ import type {
   DeleteRangeRequest,
   LeaseCheckpointRequest,
   LeaseGrantRequest,
+  LeaseKeepAliveRequest,
   LeaseRevokeRequest,
   PutRequest,
   RangeRequest,
@@ -36,6 +37,7 @@ export type KvCommand =
   | { readonly type: 'compact'; readonly request: CompactionRequest }
   | { readonly type: 'leaseGrant'; readonly request: LeaseGrantRequest }
   | { readonly type: 'leaseRevoke'; readonly request: LeaseRevokeRequest }
+  | { readonly type: 'leaseKeepAlive'; readonly request: LeaseKeepAliveRequest }
   | { readonly type: 'leaseCheckpoint'; readonly request: LeaseCheckpointRequest };
 
 /**
@@ -259,6 +261,7 @@ export function commandFrom(value: unknown): KvCommand {
     'compact',
     'leaseGrant',
     'leaseRevoke',
+    'leaseKeepAlive',
     'leaseCheckpoint',
   ];
   const type = oneOf(...types)(fields['type'], 'type');
@@ -284,9 +287,10 @@ export function commandFrom(value: unknown): KvCommand {
       const id = integer(required(grant, 'request', 'id'), 'request.id');
       return { type, request: { id, ttl: integer(required(grant, 'request', 'ttl'), 'request.ttl') } };
     }
-    case 'leaseRevoke': {
-      const revoke = object(body, 'request', ['id']);
-      return { type, request: { id: integer(required(revoke, 'request', 'id'), 'request.id') } };
+    case 'leaseRevoke':
+    case 'leaseKeepAlive': {
+      const lease = object(body, 'request', ['id']);
+      return { type, request: { id: integer(required(lease, 'request', 'id'), 'request.id') } };
     }
     default: {
       const checkpoint = object(body, 'request', ['checkpoints']);

@@ -12,6 +12,7 @@ import type {
   Event,
   LeaseCheckpointResponse,
   LeaseGrantResponse,
+  LeaseKeepAliveResponse,
   LeaseRevokeResponse,
   PutResponse,
   RangeResponse,
@@ -19,12 +20,21 @@ import type {
 } from './types.ts';
 
 /**
- * What applying a command gave: its response, and the events it produced
- * in revision order (empty for commands that change no key), each with its
- * `prevKv` when the key existed before; a watch hub drops `prevKv` for
- * watchers that did not ask for it.
+ * A change to the lease set a command made, in log order: what every
+ * member's lessor mirrors (`lease-driver.ts`).
  */
-export type KvResult = { readonly events: readonly Event[] } & (
+export type LeaseChange =
+  | { readonly type: 'granted'; readonly id: number; readonly ttl: number }
+  | { readonly type: 'revoked'; readonly id: number }
+  | { readonly type: 'checkpointed'; readonly id: number; readonly remainingTtl: number };
+
+/**
+ * What applying a command gave: its response, the events it produced in
+ * revision order (empty for commands that change no key), each with its
+ * `prevKv` when the key existed before (a watch hub drops `prevKv` for
+ * watchers that did not ask for it), and the lease changes it made.
+ */
+export type KvResult = { readonly events: readonly Event[]; readonly leases: readonly LeaseChange[] } & (
   | { readonly type: 'range'; readonly response: RangeResponse }
   | { readonly type: 'put'; readonly response: PutResponse }
   | { readonly type: 'deleteRange'; readonly response: DeleteRangeResponse }
@@ -32,10 +42,11 @@ export type KvResult = { readonly events: readonly Event[] } & (
   | { readonly type: 'compact'; readonly response: CompactionResponse }
   | { readonly type: 'leaseGrant'; readonly response: LeaseGrantResponse }
   | { readonly type: 'leaseRevoke'; readonly response: LeaseRevokeResponse }
+  | { readonly type: 'leaseKeepAlive'; readonly response: LeaseKeepAliveResponse }
   | { readonly type: 'leaseCheckpoint'; readonly response: LeaseCheckpointResponse }
 );
 
-const NO_EVENTS: readonly Event[] = Object.freeze([]);
+const NONE: readonly never[] = Object.freeze([]);
 
 /**
  * Applies one command to the store.
@@ -59,20 +70,44 @@ const NO_EVENTS: readonly Event[] = Object.freeze([]);
 export function applyCommand(store: MvccStore, command: KvCommand): KvResult {
   switch (command.type) {
     case 'range':
-      return { type: 'range', response: store.range(command.request), events: NO_EVENTS };
+      return { type: 'range', response: store.range(command.request), events: NONE, leases: NONE };
     case 'put':
-      return { type: 'put', ...store.put(command.request) };
+      return { type: 'put', ...store.put(command.request), leases: NONE };
     case 'deleteRange':
-      return { type: 'deleteRange', ...store.deleteRange(command.request) };
+      return { type: 'deleteRange', ...store.deleteRange(command.request), leases: NONE };
     case 'txn':
-      return { type: 'txn', ...store.txn(command.request) };
+      return { type: 'txn', ...store.txn(command.request), leases: NONE };
     case 'compact':
-      return { type: 'compact', response: store.compact(command.request), events: NO_EVENTS };
-    case 'leaseGrant':
-      return { type: 'leaseGrant', response: store.leaseGrant(command.request), events: NO_EVENTS };
-    case 'leaseRevoke':
-      return { type: 'leaseRevoke', ...store.leaseRevoke(command.request) };
-    case 'leaseCheckpoint':
-      return { type: 'leaseCheckpoint', response: store.leaseCheckpoint(command.request), events: NO_EVENTS };
+      return { type: 'compact', response: store.compact(command.request), events: NONE, leases: NONE };
+    case 'leaseGrant': {
+      const response = store.leaseGrant(command.request);
+      return {
+        type: 'leaseGrant',
+        response,
+        events: NONE,
+        leases: [{ type: 'granted', id: response.id, ttl: response.ttl }],
+      };
+    }
+    case 'leaseRevoke': {
+      const { id } = command.request;
+      return {
+        type: 'leaseRevoke',
+        ...store.leaseRevoke(command.request),
+        leases: [{ type: 'revoked', id }],
+      };
+    }
+    case 'leaseKeepAlive': {
+      const response = store.leaseKeepAlive(command.request);
+      const leases: LeaseChange[] = [{ type: 'checkpointed', id: response.id, remainingTtl: response.ttl }];
+      return { type: 'leaseKeepAlive', response, events: NONE, leases };
+    }
+    case 'leaseCheckpoint': {
+      const response = store.leaseCheckpoint(command.request);
+      // A lease that no longer exists is skipped, by the store and the lessors alike.
+      const leases: LeaseChange[] = command.request.checkpoints
+        .filter(({ id }) => store.hasLease(id))
+        .map(({ id, remainingTtl }) => ({ type: 'checkpointed', id, remainingTtl }));
+      return { type: 'leaseCheckpoint', response, events: NONE, leases };
+    }
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The lease requests against the state: grant, revoke (deleting the keys
- * attached, in one revision), checkpoint, and what is recorded of a lease.
+ * attached, in one revision), keep-alive, checkpoint, and what is recorded of a lease.
  *
  * @module
  */
@@ -17,6 +17,8 @@ import type {
   LeaseGrantRequest,
   LeaseGrantResponse,
   LeaseInfo,
+  LeaseKeepAliveRequest,
+  LeaseKeepAliveResponse,
   LeaseRevokeRequest,
   LeaseRevokeResponse,
   WriteResult,
@@ -109,6 +111,20 @@ export function checkpointLeases(
     state.leases.checkpoint(id, remainingTtl);
   }
   return { revision: state.revision };
+}
+
+/**
+ * Renews a lease through the log: its remaining TTL is checkpointed at its
+ * full TTL.
+ *
+ * @throws {InvalidArgumentError} when the lease does not exist (`details.reason` `LEASE_NOT_FOUND`).
+ */
+export function keepAliveLease(state: StoreState, request: LeaseKeepAliveRequest): LeaseKeepAliveResponse {
+  const { id } = request;
+  checkLeaseId('keep lease alive', id);
+  const lease = requireLease(state.leases, id, 'keep alive lease');
+  state.leases.checkpoint(id, lease.ttl);
+  return { revision: state.revision, id, ttl: lease.ttl };
 }
 
 /**

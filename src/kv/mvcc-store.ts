@@ -7,7 +7,7 @@
 import { InvalidArgumentError } from '../base/errors.ts';
 import { compactionStep, startCompaction } from './compactor.ts';
 import { checkHistoryRequest, readHistory } from './history-reader.ts';
-import { checkpointLeases, grantLease, leaseInfo, revokeLease } from './lease-ops.ts';
+import { checkpointLeases, grantLease, keepAliveLease, leaseInfo, revokeLease } from './lease-ops.ts';
 import {
   type MvccStoreLimits,
   type MvccStoreOptions,
@@ -46,6 +46,8 @@ import type {
   LeaseGrantRequest,
   LeaseGrantResponse,
   LeaseInfo,
+  LeaseKeepAliveRequest,
+  LeaseKeepAliveResponse,
   LeaseRevokeRequest,
   LeaseRevokeResponse,
   PutRequest,
@@ -366,6 +368,33 @@ export class MvccStore {
    */
   leaseCheckpoint(request: LeaseCheckpointRequest): LeaseCheckpointResponse {
     return checkpointLeases(this.#state, request);
+  }
+
+  /**
+   * Renews a lease through the log: its checkpointed remaining TTL becomes
+   * its full TTL (see {@link LeaseKeepAliveRequest}).
+   *
+   * @throws {InvalidArgumentError} when the lease does not exist (`details.reason` `LEASE_NOT_FOUND`).
+   */
+  leaseKeepAlive(request: LeaseKeepAliveRequest): LeaseKeepAliveResponse {
+    return keepAliveLease(this.#state, request);
+  }
+
+  /** Whether lease `id` exists. */
+  hasLease(id: number): boolean {
+    return this.#state.leases.get(id) !== undefined;
+  }
+
+  /**
+   * Each lease's TTLs, ascending by id, without its keys: what a lessor is
+   * reset from.
+   */
+  leaseTimers(): { id: number; grantedTtl: number; remainingTtl: number }[] {
+    return this.#state.leases.sorted().map(({ id, ttl, remainingTtl }) => ({
+      id,
+      grantedTtl: ttl,
+      remainingTtl,
+    }));
   }
 
   /**

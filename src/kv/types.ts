@@ -251,6 +251,27 @@ export interface LeaseRevokeResponse {
   readonly deleted: number;
 }
 
+/**
+ * Renew a lease through the log: its checkpointed remaining TTL becomes its
+ * full TTL again, so a later leader restarts its countdown from the full
+ * TTL (etcd renews on the leader alone; a renewal that reaches the log
+ * survives a leader change).
+ */
+export interface LeaseKeepAliveRequest {
+  /** The lease id. */
+  readonly id: number;
+}
+
+/** The answer to a {@link LeaseKeepAliveRequest}. */
+export interface LeaseKeepAliveResponse {
+  /** The current revision (a keep-alive does not change it). */
+  readonly revision: number;
+  /** The lease id. */
+  readonly id: number;
+  /** The TTL the lease has again, in seconds (its granted TTL). */
+  readonly ttl: number;
+}
+
 /** Record how long leases have left (etcd `LeaseCheckpointRequest`), so a new leader does not reset them. */
 export interface LeaseCheckpointRequest {
   /** One entry per lease; a lease that no longer exists is skipped (as etcd). */

@@ -7,18 +7,27 @@
  */
 import { InvalidArgumentError } from '../base/errors.ts';
 import { checkedCommand } from '../kv/kv-command.ts';
+import { LEASE_TTL_SECONDS_MAX } from '../kv/limits.ts';
 import type {
   CompactionRequest,
   CompactionResponse,
   DeleteRangeRequest,
   DeleteRangeResponse,
+  LeaseGrantResponse,
+  LeaseKeepAliveRequest,
+  LeaseKeepAliveResponse,
+  LeaseRevokeRequest,
+  LeaseRevokeResponse,
   PutRequest,
   PutResponse,
   RangeRequest,
   RangeResponse,
   TxnRequest,
   TxnResponse,
+  WatchRequest,
+  WatchResponse,
 } from '../kv/types.ts';
+import { checkWatchRequest } from '../kv/watcher.ts';
 import type { Message, NodeId } from '../raft/types.ts';
 import { defineService, serverStream, unary } from '../transport/service.ts';
 import { checkMemberName, type MemberInfo } from './member.ts';
@@ -121,6 +130,124 @@ export const KvService = defineService('kv', {
   deleteRange: unary<DeleteRangeRequest, DeleteRangeResponse>({ validate: kvRequest('deleteRange') }),
   txn: unary<TxnRequest, TxnResponse>({ validate: kvRequest('txn') }),
   compact: unary<CompactionRequest, CompactionResponse>({ validate: kvRequest('compact') }),
+});
+
+/** `grant`: a lease of `ttl` seconds; `id` 0 (or absent) lets the member pick it. */
+export interface LeaseGrantCall {
+  readonly ttl: number;
+  readonly id?: number;
+}
+
+/** `timeToLive`: a lease's live TTL, and its keys when asked. */
+export interface LeaseTimeToLiveCall {
+  readonly id: number;
+  readonly keys?: boolean;
+}
+
+/** What a lease has left (etcd `LeaseTimeToLiveResponse`). */
+export interface LeaseTimeToLiveResponse {
+  readonly id: number;
+  /** Seconds left on the leader's clock, rounded up; -1 when the lease does not exist. */
+  readonly ttl: number;
+  /** The TTL granted, in seconds (0 when the lease does not exist). */
+  readonly grantedTtl: number;
+  /** The keys attached, in byte order (empty unless asked for). */
+  readonly keys: Uint8Array[];
+}
+
+/** The fields of a call object, refusing any not in `allowed` (a misspelt field is a mistake, not a default). */
+function callFields(call: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (call === null || typeof call !== 'object' || Array.isArray(call))
+    throw new InvalidArgumentError('The call must be an object');
+  const fields = call as Record<string, unknown>;
+  for (const name of Object.keys(fields)) {
+    if (!allowed.includes(name)) throw new InvalidArgumentError(`Unknown field ${JSON.stringify(name)}`);
+  }
+  return fields;
+}
+
+function leaseId(value: unknown, allowZero: boolean): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < (allowZero ? 0 : 1)) {
+    throw new InvalidArgumentError(
+      `id must be an integer >= ${allowZero ? 0 : 1}${allowZero ? ' (0: the member picks one)' : ''}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Leases (etcd v3's Lease service). Expiry is decided by the leader and
+ * replicated; a keep-alive is one call per renewal (the client repeats it,
+ * a third of the TTL apart), answered once the renewal is in the log.
+ */
+export const LeaseService = defineService('lease', {
+  grant: unary<LeaseGrantCall, LeaseGrantResponse>({
+    validate: (call) => {
+      const fields = callFields(call, ['ttl', 'id']);
+      const ttl = fields['ttl'];
+      if (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl < 0 || ttl > LEASE_TTL_SECONDS_MAX) {
+        throw new InvalidArgumentError(
+          `ttl must be an integer number of seconds in [0, ${LEASE_TTL_SECONDS_MAX}]`,
+        );
+      }
+      return { ttl, id: fields['id'] === undefined ? 0 : leaseId(fields['id'], true) };
+    },
+  }),
+  revoke: unary<LeaseRevokeRequest, LeaseRevokeResponse>({
+    validate: (call) => ({ id: leaseId(callFields(call, ['id'])['id'], false) }),
+  }),
+  keepAlive: unary<LeaseKeepAliveRequest, LeaseKeepAliveResponse>({
+    validate: (call) => ({ id: leaseId(callFields(call, ['id'])['id'], false) }),
+  }),
+  timeToLive: unary<LeaseTimeToLiveCall, LeaseTimeToLiveResponse>({
+    validate: (call) => {
+      const fields = callFields(call, ['id', 'keys']);
+      return { id: leaseId(fields['id'], false), keys: flag(fields, 'keys') };
+    },
+  }),
+  leases: unary<null, { leases: number[] }>(),
+});
+
+/** `watch`: a watch request, and whether to send progress notifications while idle. */
+export interface WatchCall extends WatchRequest {
+  readonly progressNotify?: boolean;
+}
+
+/** Most watch streams one client connection may hold open on a member. */
+export const WATCHES_PER_CONNECTION_MAX = 1024;
+
+/**
+ * Watches (etcd v3's Watch service), one stream per watcher, served by the
+ * member asked from its own applied state. The first item has no events
+ * and says the watcher exists (etcd's `created`); then whole revisions in
+ * order (a revision larger than one item comes in pieces, `fragment` on
+ * all but the last); the last item of a watcher that ended carries
+ * `cancelled` (compacted, or too slow: watch again from `resumeRevision`).
+ * The stream fails `UNAVAILABLE` when the member installs a snapshot:
+ * watch again from the revision after the last one seen whole.
+ */
+export const WatchService = defineService('watch', {
+  watch: serverStream<WatchCall, WatchResponse>({
+    validate: (call) => {
+      const fields = callFields(call, [
+        'key',
+        'rangeEnd',
+        'startRevision',
+        'prevKv',
+        'filters',
+        'progressNotify',
+      ]);
+      const request = {
+        key: fields['key'],
+        ...(fields['rangeEnd'] === undefined ? {} : { rangeEnd: fields['rangeEnd'] }),
+        ...(fields['startRevision'] === undefined ? {} : { startRevision: fields['startRevision'] }),
+        ...(fields['prevKv'] === undefined ? {} : { prevKv: fields['prevKv'] }),
+        ...(fields['filters'] === undefined ? {} : { filters: fields['filters'] }),
+      } as WatchRequest;
+      checkWatchRequest(request);
+      return { ...request, progressNotify: flag(fields, 'progressNotify') };
+    },
+  }),
 });
 
 export const ClusterService = defineService('cluster', {

@@ -100,4 +100,70 @@ describe('TesseraNode', () => {
       await node.close();
     }
   });
+
+  it('leases: grant with a picked id, keys attached, keep-alive past the TTL, time-to-live, revoke, expiry by the leader', async () => {
+    const { node } = await singleMember();
+    try {
+      await until(() => node.status().role === 'leader', 'leadership');
+      const held = await node.leaseGrant(3);
+      assert.ok(Number.isSafeInteger(held.id) && held.id > 0, `picked id ${held.id}`);
+      assert.equal(held.ttl, 3);
+      const dropped = await node.leaseGrant(10, 77);
+      assert.equal(dropped.id, 77);
+      await assert.rejects(
+        node.leaseGrant(10, 77),
+        (e: Error) => (e as InvalidArgumentError).details?.['reason'] === 'LEASE_EXISTS',
+      );
+      await node.write({ type: 'put', request: { key: bytes('held'), value: bytes('1'), lease: held.id } });
+      await node.write({ type: 'put', request: { key: bytes('dropped'), value: bytes('1'), lease: 77 } });
+      assert.deepEqual(
+        await node.leaseList(),
+        [77, held.id].sort((a, b) => a - b),
+      );
+
+      const ttl = await node.leaseTimeToLive(held.id, true);
+      assert.equal(ttl.grantedTtl, 3);
+      assert.ok(ttl.ttl > 0 && ttl.ttl <= 3, `ttl ${ttl.ttl}`);
+      assert.deepEqual(
+        ttl.keys.map((k) => new TextDecoder().decode(k)),
+        ['held'],
+      );
+      assert.deepEqual(await node.leaseTimeToLive(12345, false), {
+        id: 12345,
+        ttl: -1,
+        grantedTtl: 0,
+        keys: [],
+      });
+
+      const revoked = await node.leaseRevoke(77);
+      assert.equal(revoked.deleted, 1);
+      assert.equal(await read(node, 'dropped', false), undefined);
+      await assert.rejects(
+        node.leaseKeepAlive(77),
+        (e: Error) => (e as InvalidArgumentError).details?.['reason'] === 'LEASE_NOT_FOUND',
+      );
+
+      // Kept alive for more than twice its TTL, the lease and its key stay.
+      const keptUntil = Date.now() + 7000;
+      while (Date.now() < keptUntil) {
+        assert.deepEqual(await node.leaseKeepAlive(held.id), {
+          revision: node.status().revision,
+          id: held.id,
+          ttl: 3,
+        });
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(await read(node, 'held', false), '1');
+      // Left alone, it expires: the leader's lessor proposes the revoke, and the key goes with it.
+      const deadline = Date.now() + 15_000;
+      while ((await read(node, 'held', false)) !== undefined) {
+        if (Date.now() > deadline) throw new Error('the lease did not expire');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual(await node.leaseList(), []);
+      assert.equal((await node.leaseTimeToLive(held.id, false)).ttl, -1);
+    } finally {
+      await node.close();
+    }
+  });
 });

@@ -21,14 +21,25 @@ import {
   DeadlineExceededError,
   errorFromWire,
   InternalError,
+  InvalidArgumentError,
   NoSpaceError,
+  NotLeaderError,
   ProposalDroppedError,
   UnavailableError,
 } from '../base/errors.ts';
 import type { Logger } from '../base/logger.ts';
 import { SeededRandom } from '../base/random.ts';
 import type { KvCommand } from '../kv/kv-command.ts';
-import type { RangeRequest, RangeResponse } from '../kv/types.ts';
+import { LeaseDriver } from '../kv/lease-driver.ts';
+import type {
+  LeaseGrantResponse,
+  LeaseKeepAliveResponse,
+  LeaseRevokeResponse,
+  RangeRequest,
+  RangeResponse,
+  WatchRequest,
+  WatchResponse,
+} from '../kv/types.ts';
 import { type ConfChange, ConfChangeType } from '../raft/conf-change.ts';
 import { RawNode } from '../raft/raw-node.ts';
 import { fillSnapshotChunk, isUnfilledSnapshotChunk } from '../raft/snapshot-transfer.ts';
@@ -42,6 +53,7 @@ import {
 } from '../raft/stores.ts';
 import {
   type Entry,
+  EntryType,
   type Message,
   MessageType,
   NONE,
@@ -50,7 +62,15 @@ import {
   type SnapshotChunk,
 } from '../raft/types.ts';
 import { CorruptionError } from '../storage/errors.ts';
-import type { KvOutcome, MemberStatus, NodeStatus, PeerItem, ProposeAnswer, ProposeResult } from './api.ts';
+import type {
+  KvOutcome,
+  LeaseTimeToLiveResponse,
+  MemberStatus,
+  NodeStatus,
+  PeerItem,
+  ProposeAnswer,
+  ProposeResult,
+} from './api.ts';
 import { encodeMemberInfo, type MemberInfo, memberIdOf } from './member.ts';
 import { NodeMetrics } from './metrics.ts';
 import { PeerTransport } from './peer-transport.ts';
@@ -58,6 +78,7 @@ import {
   type AppliedResult,
   encodeKvEntry,
   encodePublish,
+  kvEntryCommand,
   kvEntryIdentity,
   type LmdbState,
 } from './state.ts';
@@ -73,6 +94,10 @@ export const SNAPSHOT_ENTRIES_DEFAULT = 10_000;
 export const SNAPSHOT_CATCHUP_ENTRIES_DEFAULT = 5000;
 /** How long a proposal or read may wait for its outcome. */
 export const REQUEST_TIMEOUT_MS = 10_000;
+/** Default time between progress notifications of an idle watch that asked for them (etcd: 10 minutes). */
+export const WATCH_PROGRESS_MS_DEFAULT = 10 * 60 * 1000;
+/** Attempts at a lease id the member picks before giving up (a clash of random 48-bit ids is rare). */
+const LEASE_ID_ATTEMPTS = 3;
 
 /** Durable stores the node writes its log, hard state and snapshots to. */
 export interface NodeStores {
@@ -98,6 +123,8 @@ export interface NodeOptions {
   readonly electionTicks?: number;
   readonly snapshotEntries?: number;
   readonly snapshotCatchupEntries?: number;
+  /** Time between progress notifications of an idle watch that asked for them. */
+  readonly watchProgressMs?: number;
 }
 
 /** A running member. */
@@ -115,9 +142,13 @@ export class TesseraNode {
   readonly #reads = new Waiters<number>();
   /** Entry index → the proposal appended there (its key and bytes), to answer it or fail it when another entry took the index. */
   readonly #proposalIndex = new Map<number, { key: string; data: Uint8Array }>();
+  /** Called (and cleared) after every batch of applied entries: the idle watch streams waiting for one. */
+  readonly #appliedBatchListeners = new Set<() => void>();
   /** Waiters for the applied index to reach a value. */
   #appliedWaiters: { index: number; resolve: () => void }[] = [];
   readonly #incarnation = randomBytes(4).readUInt32BE(0) & 0x7fffffff;
+  /** The lessor and what drives it (see `kv/lease-driver.ts`); its clock is `performance.now()`. */
+  readonly #leases: LeaseDriver;
   #requestCounter = 0;
   #ticker: NodeJS.Timeout | undefined;
   #busy = false;
@@ -147,6 +178,16 @@ export class TesseraNode {
     this.#logger = options.logger;
     this.#raw = raw;
     this.#snapshotIndex = options.stores.snapshots.latest()?.metadata.index ?? 0;
+    this.#leases = new LeaseDriver(
+      {
+        lessor: { leasesMax: options.state.limits.leasesMax },
+        // etcd extends by its election timeout, time for clients to find the new leader.
+        promoteExtendMs:
+          (options.electionTicks ?? ELECTION_TICKS_SERVER_DEFAULT) * (options.tickMs ?? TICK_MS_DEFAULT),
+      },
+      performance.now(),
+    );
+    this.#leases.reset(options.state.leaseTimers(), performance.now());
     this.#transport = new PeerTransport({
       selfId: this.id,
       selfAddress: options.self.peer,
@@ -219,7 +260,29 @@ export class TesseraNode {
   #tick(): void {
     if (this.#closed) return;
     this.#raw.tick();
+    this.#driveLeases();
     this.#schedule();
+  }
+
+  /**
+   * The lessor's tick: a leading one has its expired leases revoked and
+   * its checkpoints made through the log. Only this term's promoted leader
+   * proposes, and never forwards: a revoke is decided by the leader alone.
+   * A lost proposal is harmless: the lessor reports the lease again after
+   * its retry time, and a lost checkpoint leaves an older, larger TTL.
+   */
+  #driveLeases(): void {
+    const raft = this.#raw.raft;
+    const { revokes, checkpoints } = this.#leases.due(raft, performance.now());
+    if (this.alarms.size > 0) return;
+    const proposeQuietly = (command: KvCommand): void => {
+      const { data, key } = this.encodeCommand(command);
+      void this.propose(data, false, key).catch((error: Error) =>
+        this.#logger.debug({ error: error.message, command: command.type }, 'a lessor proposal failed'),
+      );
+    };
+    for (const id of revokes) proposeQuietly({ type: 'leaseRevoke', request: { id } });
+    if (checkpoints.length > 0) proposeQuietly({ type: 'leaseCheckpoint', request: { checkpoints } });
   }
 
   /** Feeds messages from peer `from`, which listens at `address`. */
@@ -303,6 +366,7 @@ export class TesseraNode {
     this.#send(ready.messagesAfterPersist);
     if (ready.snapshot !== undefined) {
       await this.#state.restore(snapshots, ready.snapshot);
+      this.#leases.reset(this.#state.leaseTimers(), performance.now());
       this.#snapshotIndex = ready.snapshot.metadata.index;
       this.metrics.snapshots.inc({ kind: 'installed' });
     }
@@ -312,6 +376,7 @@ export class TesseraNode {
     if (ready.committedEntries.length > 0) await this.#apply(ready.committedEntries);
     this.#raw.advance();
     this.#releaseAppliedWaiters();
+    if (ready.committedEntries.length > 0 || ready.snapshot !== undefined) this.#wakeWatchers();
     // The directory is a new object exactly when applying changed it.
     if (this.#state.members !== this.#peersFrom) this.#updatePeers();
     // Compacted history is freed a bounded step per Ready, so a compaction never holds up writes for long.
@@ -371,6 +436,7 @@ export class TesseraNode {
     this.metrics.applies.inc(entries.length);
     entries.forEach((entry, i) => {
       const result = results[i];
+      this.#mirrorLeases(entry, result);
       const key = result === undefined ? undefined : `${result.clientId}/${result.requestId}`;
       if (key !== undefined) this.#proposals.resolve(key, result);
       const waiting = this.#proposalIndex.get(entry.index);
@@ -386,6 +452,14 @@ export class TesseraNode {
         );
       }
     });
+  }
+
+  /** Tells the lessor what an applied entry changed, and promotes it at this leader's own first entry. */
+  #mirrorLeases(entry: Entry, result: AppliedResult): void {
+    const nowMs = performance.now();
+    for (const change of result?.leases ?? []) this.#leases.mirror(change, nowMs);
+    if (entry.type === EntryType.normal && entry.data.length === 0)
+      this.#leases.appliedEmpty(entry.term, this.#raw.raft, nowMs);
   }
 
   #releaseAppliedWaiters(): void {
@@ -444,6 +518,8 @@ export class TesseraNode {
 
   /** Carries out a proposal a follower forwarded here (it fails `NOT_LEADER` unless this member leads). */
   async answerForwarded(data: Uint8Array): Promise<ProposeAnswer> {
+    const command = keepAliveOf(data);
+    if (command !== undefined) await this.#renewBeforeKeepAlive(command);
     const { index, outcome } = await this.propose(data, false);
     return { index, output: outcome ?? null };
   }
@@ -594,6 +670,184 @@ export class TesseraNode {
   }
 
   /**
+   * Creates a lease of `ttl` seconds with id `id`, or, when `id` is 0, one
+   * this member picks (a random 48-bit id, picked again on a clash).
+   *
+   * @throws the store's typed error (a lease `id` exists, a bad TTL, too many leases).
+   */
+  async leaseGrant(ttl: number, id = 0): Promise<LeaseGrantResponse> {
+    for (let attempt = 1; ; attempt++) {
+      const pick = id === 0 ? randomBytes(6).readUIntBE(0, 6) || 1 : id;
+      try {
+        return (await this.write({ type: 'leaseGrant', request: { id: pick, ttl } }))
+          .response as LeaseGrantResponse;
+      } catch (error) {
+        const clash = error instanceof InvalidArgumentError && error.details?.['reason'] === 'LEASE_EXISTS';
+        if (id !== 0 || !clash || attempt >= LEASE_ID_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  /** Ends a lease, deleting its keys (one revision). */
+  async leaseRevoke(id: number): Promise<LeaseRevokeResponse> {
+    return (await this.write({ type: 'leaseRevoke', request: { id } })).response as LeaseRevokeResponse;
+  }
+
+  /**
+   * Renews a lease: the leader's lessor renews it, then a keep-alive entry
+   * commits (recording the full TTL, see `LeaseKeepAliveRequest`), which
+   * only the term's leader can commit; the answer promises the TTL from
+   * before the proposal. A follower passes it to the leader.
+   *
+   * @throws {InvalidArgumentError} when the lease does not exist (`details.reason` `LEASE_NOT_FOUND`).
+   */
+  async leaseKeepAlive(id: number): Promise<LeaseKeepAliveResponse> {
+    const command = { type: 'leaseKeepAlive', request: { id } } as const;
+    if (this.#raw.raft.role === 'leader') await this.#renewBeforeKeepAlive(command);
+    return (await this.write(command)).response as LeaseKeepAliveResponse;
+  }
+
+  /**
+   * Renews the lease in the leading lessor just before its keep-alive is
+   * proposed here. Waits (a tick at a time) while this leader has not
+   * promoted its lessor, or while the lease's revoke is under way (its
+   * keep-alive then answers `LEASE_NOT_FOUND`).
+   *
+   * @throws {NotLeaderError} when this member does not lead.
+   * @throws {UnavailableError} when it cannot renew within the request timeout.
+   */
+  async #renewBeforeKeepAlive(command: { request: { id: number } }): Promise<void> {
+    const tickMs = this.#options.tickMs ?? TICK_MS_DEFAULT;
+    for (let waited = 0; waited < REQUEST_TIMEOUT_MS; waited += tickMs) {
+      this.#checkWritable();
+      const raft = this.#raw.raft;
+      const gate = this.#leases.beforeKeepAlive(raft, command.request.id, performance.now());
+      if (gate === 'renewed') return;
+      if (gate === 'not leader') {
+        throw new NotLeaderError(
+          `Cannot keep lease ${command.request.id} alive: member ${this.info.name} does not lead`,
+          {
+            details: { leaderHint: raft.lead },
+          },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, tickMs));
+    }
+    throw new UnavailableError(
+      `Cannot keep lease ${command.request.id} alive: the leader's lessor did not take it; retry`,
+    );
+  }
+
+  /**
+   * What a lease has left (etcd `LeaseTimeToLive`): the leader's live TTL
+   * in seconds (-1 when the lease does not exist), its granted TTL and,
+   * with `keys`, its keys. Only the leader knows the live TTL: it confirms
+   * its leadership first (ReadIndex), so a deposed leader never answers.
+   *
+   * @throws {NotLeaderError} when this member does not lead (the caller asks the leader).
+   */
+  async leaseTimeToLive(id: number, keys: boolean): Promise<LeaseTimeToLiveResponse> {
+    await this.linearizableBarrier('lease time-to-live');
+    const tickMs = this.#options.tickMs ?? TICK_MS_DEFAULT;
+    for (let waited = 0; ; waited += tickMs) {
+      const raft = this.#raw.raft;
+      const lessor = this.#leases.leading(raft);
+      if (lessor !== undefined) {
+        const info = this.#state.leaseTimeToLive(id);
+        if (info === undefined) return { id, ttl: -1, grantedTtl: 0, keys: [] };
+        const ttl = lessor.timeToLive(id, performance.now());
+        return { id, ttl, grantedTtl: info.grantedTtl, keys: keys ? [...info.keys] : [] };
+      }
+      if (raft.role !== 'leader') {
+        throw new NotLeaderError(`Cannot read lease ${id}: member ${this.info.name} does not lead`, {
+          details: { leaderHint: raft.lead },
+        });
+      }
+      // A leader that has not applied its own first entry yet: its lessor leads in a moment.
+      if (waited >= REQUEST_TIMEOUT_MS) {
+        throw new UnavailableError(`Cannot read lease ${id}: the leader's lessor is not leading yet; retry`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, tickMs));
+    }
+  }
+
+  /** Every lease id, ascending; linearizable. */
+  async leaseList(): Promise<number[]> {
+    await this.linearizableBarrier('lease list');
+    return this.#state.leaseList();
+  }
+
+  /**
+   * A watch on this member (etcd's watches are local to the member that
+   * serves them): a first response with no events once the watcher exists,
+   * then its events as they are applied here, whole revisions in order
+   * (see `WatchHub.take`), and with `progressNotify` an empty response
+   * carrying the revision every `watchProgressMs` while idle. The last
+   * response of a watcher that ended carries `cancelled` (compacted, or too
+   * slow: watch again from `resumeRevision`). Ends when `signal` aborts.
+   *
+   * @throws {CompactedError} when `startRevision` was compacted.
+   * @throws {UnavailableError} (from the iterator) when a snapshot install
+   * replaced this member's store: watch again from the last revision seen.
+   */
+  async *watch(
+    request: WatchRequest,
+    progressNotify: boolean,
+    signal: AbortSignal,
+  ): AsyncGenerator<WatchResponse> {
+    const hub = this.#state.hub;
+    const watchId = hub.watch(request);
+    const progressMs = this.#options.watchProgressMs ?? WATCH_PROGRESS_MS_DEFAULT;
+    try {
+      yield { watchId, revision: hub.revision, events: [], fragment: false };
+      let progressAt = performance.now() + progressMs;
+      while (!signal.aborted && !this.#closed) {
+        if (this.#state.hub !== hub || this.#state.restoring !== undefined) {
+          throw new UnavailableError(
+            `Watch ${watchId} ended: member ${this.info.name} installed a snapshot; watch again from the last revision seen`,
+          );
+        }
+        const response = hub.take(watchId);
+        if (response.events.length > 0 || response.cancelled !== undefined) {
+          yield response;
+          if (response.cancelled !== undefined) return;
+          progressAt = performance.now() + progressMs;
+          continue;
+        }
+        if (progressNotify && performance.now() >= progressAt) {
+          const revision = hub.progress(watchId);
+          if (revision !== undefined) yield { watchId, revision, events: [], fragment: false };
+          progressAt = performance.now() + progressMs;
+        }
+        await this.#nextAppliedBatch(signal, Math.max(1, progressAt - performance.now()));
+      }
+    } finally {
+      hub.cancel(watchId);
+    }
+  }
+
+  /** Resolves after the next applied batch, after `ms`, or when `signal` aborts, whichever comes first. */
+  #nextAppliedBatch(signal: AbortSignal, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.#appliedBatchListeners.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      this.#appliedBatchListeners.add(done);
+    });
+  }
+
+  #wakeWatchers(): void {
+    const listeners = [...this.#appliedBatchListeners];
+    this.#appliedBatchListeners.clear();
+    for (const listener of listeners) listener();
+  }
+
+  /**
    * A linearizable range read (ReadIndex, thesis §6.4), or with
    * `serializable` this member's applied state at once.
    */
@@ -723,6 +977,7 @@ export class TesseraNode {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#ticker);
+    this.#wakeWatchers();
     while (this.#busy || this.#snapshotting) await new Promise((resolve) => setTimeout(resolve, 5));
     this.#transport.close();
     // A pending proposal may still commit through another member: its outcome is unknown, not refused.
@@ -733,4 +988,10 @@ export class TesseraNode {
     await this.#stores.close();
     await this.#state.close();
   }
+}
+
+/** The keep-alive a KV entry carries, if it is one (a forwarded proposal the leader must renew first). */
+function keepAliveOf(data: Uint8Array): { request: { id: number } } | undefined {
+  const command = kvEntryCommand(data);
+  return command?.type === 'leaseKeepAlive' ? command : undefined;
 }

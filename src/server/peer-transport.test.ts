@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { NotLeaderError } from '../base/errors.ts';
+import { ConnectionLostError, NotLeaderError } from '../base/errors.ts';
 import { RecordingLogger } from '../base/logger.ts';
 import { type Message, MessageType, message, type NodeId } from '../raft/types.ts';
 import { RpcServer } from '../transport/rpc-server.ts';
@@ -159,6 +159,22 @@ describe('PeerTransport', () => {
     b.answer = async () => ({ index: 43, output: null });
     assert.deepEqual(await a.transport.propose(2, new Uint8Array([3])), { index: 43, output: null });
     assert.equal(b.transport.dialedCount, 0, 'still one connection');
+  });
+
+  it('a forwarded proposal already sent when the member closes has an unknown outcome, not a safe retry', async () => {
+    const [a, b] = await linkedPair();
+    a.transport.send([append(2, 5)]);
+    await until(() => b.received.length === 1);
+    let arrived = false;
+    // The leader (member 1) holds the proposal: it may still apply it after member 2 is gone.
+    a.answer = () => {
+      arrived = true;
+      return new Promise(() => {});
+    };
+    const forwarded = b.transport.propose(1, new Uint8Array([9]));
+    await until(() => arrived);
+    b.transport.close();
+    await assert.rejects(forwarded, ConnectionLostError);
   });
 
   it('when both dial at once, the connection the lower id dialed is kept', async () => {

@@ -25,7 +25,13 @@
  *
  * @module
  */
-import { DeadlineExceededError, errorFromWire, TesseraError, UnavailableError } from '../base/errors.ts';
+import {
+  ConnectionLostError,
+  DeadlineExceededError,
+  errorFromWire,
+  TesseraError,
+  UnavailableError,
+} from '../base/errors.ts';
 import type { Logger } from '../base/logger.ts';
 import { systemRandom } from '../base/random.ts';
 import type { Message, NodeId } from '../raft/types.ts';
@@ -439,10 +445,13 @@ export class PeerTransport {
   close(): void {
     this.#closed = true;
     for (const peer of [...this.#peers.values()]) this.#removePeer(peer);
+    // What is left was sent (unsent ones failed above): the leader may carry it out, so the outcome is unknown.
     for (const [requestId, pending] of this.#pendingProposals) {
       clearTimeout(pending.timer);
       pending.reject(
-        new UnavailableError(`Cannot forward proposal ${requestId}: this member is shutting down`),
+        new ConnectionLostError(
+          `The proposal ${requestId} forwarded to ${pending.peer} was sent, and this member shut down before its answer`,
+        ),
       );
     }
     this.#pendingProposals.clear();

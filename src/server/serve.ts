@@ -7,14 +7,21 @@
  * @module
  */
 import Fastify from 'fastify';
-import { NotLeaderError, UnavailableError } from '../base/errors.ts';
+import { LimitExceededError, NotLeaderError, UnavailableError } from '../base/errors.ts';
 import type { Logger } from '../base/logger.ts';
 import type { KvCommand } from '../kv/kv-command.ts';
 import type { RangeRequest, RangeResponse } from '../kv/types.ts';
 import { ConfChangeType } from '../raft/conf-change.ts';
 import type { NodeId } from '../raft/types.ts';
 import { RpcServer } from '../transport/rpc-server.ts';
-import { ClusterService, KvService, PeerService } from './api.ts';
+import {
+  ClusterService,
+  KvService,
+  LeaseService,
+  PeerService,
+  WATCHES_PER_CONNECTION_MAX,
+  WatchService,
+} from './api.ts';
 import { CLIENT_TIMEOUT_MS, withEndpoint } from './endpoints.ts';
 import { TesseraNode } from './node.ts';
 
@@ -88,6 +95,33 @@ export async function serveNode(
     deleteRange: (request) => write({ type: 'deleteRange', request }),
     txn: (request) => write({ type: 'txn', request }),
     compact: (request) => write({ type: 'compact', request }),
+  });
+  client.register(LeaseService, {
+    grant: ({ ttl, id }) => leaderOnly(() => node.leaseGrant(ttl, id)),
+    revoke: ({ id }) => leaderOnly(() => node.leaseRevoke(id)),
+    keepAlive: ({ id }) => leaderOnly(() => node.leaseKeepAlive(id)),
+    timeToLive: ({ id, keys }) => leaderOnly(() => node.leaseTimeToLive(id, keys === true)),
+    leases: async () => ({ leases: await node.leaseList() }),
+  });
+  const watchesByConnection = new Map<string, number>();
+  client.register(WatchService, {
+    watch: async function* ({ progressNotify, ...request }, context) {
+      const open = watchesByConnection.get(context.remoteAddress) ?? 0;
+      if (open >= WATCHES_PER_CONNECTION_MAX) {
+        throw new LimitExceededError(
+          `Cannot watch: this connection holds ${open} watches, the most allowed (WATCHES_PER_CONNECTION_MAX)`,
+          { details: { limit: WATCHES_PER_CONNECTION_MAX } },
+        );
+      }
+      watchesByConnection.set(context.remoteAddress, open + 1);
+      try {
+        yield* node.watch(request, progressNotify === true, context.signal);
+      } finally {
+        const left = (watchesByConnection.get(context.remoteAddress) ?? 1) - 1;
+        if (left === 0) watchesByConnection.delete(context.remoteAddress);
+        else watchesByConnection.set(context.remoteAddress, left);
+      }
+    },
   });
   const memberStatus = (id: NodeId) => {
     const member = node.status().members.find((m) => m.id === id);

@@ -16,10 +16,11 @@ import { type Database, open, type RootDatabase } from 'lmdb';
 import { ProtocolError, TesseraError, UnavailableError } from '../base/errors.ts';
 import { decode, encode, MultiDecoder } from '../codec/msgpack.ts';
 import { decodeCommand, encodeCommand, type KvCommand } from '../kv/kv-command.ts';
-import { applyCommand } from '../kv/kv-machine.ts';
-import type { MvccStoreOptions } from '../kv/limits.ts';
+import { applyCommand, type LeaseChange } from '../kv/kv-machine.ts';
+import type { MvccStoreLimits, MvccStoreOptions, WatchHubOptions } from '../kv/limits.ts';
 import { MvccStore } from '../kv/mvcc-store.ts';
 import type { Event, LeaseInfo, RangeRequest, RangeResponse } from '../kv/types.ts';
+import { WatchHub } from '../kv/watch-hub.ts';
 import { decodeConfChange, nextConfState } from '../raft/conf-change.ts';
 import type { SnapshotSink, SnapshotStore } from '../raft/stores.ts';
 import {
@@ -70,6 +71,22 @@ export function kvEntryIdentity(data: Uint8Array): { clientId: number; requestId
   }
 }
 
+/** The command of a KV entry, or undefined when `data` is not a well-formed KV entry. */
+export function kvEntryCommand(data: Uint8Array): KvCommand | undefined {
+  if (data[0] !== KV_TAG) return undefined;
+  try {
+    return decodeKvEntry(data).command;
+  } catch (error) {
+    if (error instanceof TesseraError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Decodes a KV entry.
+ *
+ * @throws {ProtocolError} (or the command decoder's typed error) when `data` is not one.
+ */
 function decodeKvEntry(data: Uint8Array): KvRequest {
   const value = decode(data.subarray(1)) as unknown;
   if (!Array.isArray(value) || value.length !== 3 || !(value[2] instanceof Uint8Array)) {
@@ -78,12 +95,16 @@ function decodeKvEntry(data: Uint8Array): KvRequest {
   return { clientId: value[0] as number, requestId: value[1] as number, command: decodeCommand(value[2]) };
 }
 
-/** The result of applying one KV entry: which call it answers, how, and the events for watchers. */
+/**
+ * The result of applying one KV entry: which call it answers, how, the
+ * events for watchers and the lease changes for the member's lessor.
+ */
 export interface KvApplied {
   readonly clientId: number;
   readonly requestId: number;
   readonly outcome: KvOutcome;
   readonly events: readonly Event[];
+  readonly leases: readonly LeaseChange[];
   readonly revision: number;
 }
 
@@ -131,13 +152,16 @@ export class LmdbState {
   readonly #backend: LmdbKvBackend;
   readonly #storeOptions: MvccStoreOptions;
   #store: MvccStore;
+  /** This member's watchers; a snapshot install replaces the store, and with it the hub (ending its watchers). */
+  #hub: WatchHub;
+  readonly #hubOptions: WatchHubOptions;
   #applied: number;
   #confState: ConfState;
   #members: Map<NodeId, MemberInfo>;
   /** The snapshot index a restore under way (or cut short by a crash) is installing. */
   #restoring: number | undefined;
 
-  private constructor(root: RootDatabase, storeOptions: MvccStoreOptions) {
+  private constructor(root: RootDatabase, storeOptions: MvccStoreOptions, hubOptions: WatchHubOptions) {
     this.#root = root;
     this.#meta = root.openDB<unknown, string>({ name: 'meta' });
     const format = this.#meta.get('format');
@@ -155,6 +179,8 @@ export class LmdbState {
     this.#backend = new LmdbKvBackend(root);
     this.#storeOptions = storeOptions;
     this.#store = MvccStore.open(this.#backend, storeOptions);
+    this.#hubOptions = hubOptions;
+    this.#hub = new WatchHub(this.#store, hubOptions);
     this.#applied = (this.#meta.get('applied') as number | undefined) ?? 0;
     this.#confState = (this.#meta.get('confState') as ConfState | undefined) ?? { voters: [], learners: [] };
     this.#members = new Map((this.#meta.get('members') as [NodeId, MemberInfo][] | undefined) ?? []);
@@ -181,10 +207,28 @@ export class LmdbState {
    * Opens (creating) the state in directory `path`.
    *
    * @param storeOptions the KV store's limits; every member must use the same.
+   * @param hubOptions the watch hub's limits (this member's own).
    * @throws {CorruptionError} when the directory holds another format.
    */
-  static open(path: string, storeOptions: MvccStoreOptions = {}): LmdbState {
-    return new LmdbState(open({ path, compression: false, pageSize: LMDB_PAGE_SIZE }), storeOptions);
+  static open(
+    path: string,
+    storeOptions: MvccStoreOptions = {},
+    hubOptions: WatchHubOptions = {},
+  ): LmdbState {
+    return new LmdbState(
+      open({ path, compression: false, pageSize: LMDB_PAGE_SIZE }),
+      storeOptions,
+      hubOptions,
+    );
+  }
+
+  /**
+   * The watchers of this member's store, told of every applied write. A
+   * snapshot install replaces it: watchers of the old hub must end (their
+   * clients watch again from their last revision).
+   */
+  get hub(): WatchHub {
+    return this.#hub;
   }
 
   /** The last entry index applied, durable with the data. */
@@ -227,6 +271,16 @@ export class LmdbState {
     return this.#readable().leaseList();
   }
 
+  /** Each lease's TTLs, as of {@link applied}: what the member's lessor is reset from. */
+  leaseTimers(): { id: number; grantedTtl: number; remainingTtl: number }[] {
+    return this.#store.leaseTimers();
+  }
+
+  /** The store's limits (the lessor's `leasesMax` must be the same). */
+  get limits(): MvccStoreLimits {
+    return this.#store.limits;
+  }
+
   /** Whether compacted history remains to be freed ({@link compactStep}). */
   get compactionPending(): boolean {
     return this.#store.compactionPending;
@@ -258,6 +312,8 @@ export class LmdbState {
       return members as Map<NodeId, MemberInfo>;
     };
     const store = this.#store;
+    const hub = this.#hub;
+    const compactRevision = store.compactRevision;
     const results = this.#root.transactionSync(() => {
       const out: AppliedResult[] = [];
       for (const entry of fresh) {
@@ -282,7 +338,11 @@ export class LmdbState {
           }
           out.push(undefined);
         } else if (entry.data[0] === KV_TAG) {
-          out.push(applyKvEntry(store, entry.data));
+          const applied = applyKvEntry(store, entry.data);
+          // Watchers hear of each write in order, before anything else can read the hub.
+          if (applied !== undefined && applied.events.length > 0)
+            hub.notify(applied.events, applied.revision);
+          out.push(applied);
         } else {
           out.push(undefined);
         }
@@ -293,6 +353,8 @@ export class LmdbState {
       if (members !== this.#members) this.#meta.putSync('members', [...members]);
       return out;
     });
+    // Watchers still catching up below a new compaction point end with `COMPACTED`.
+    if (store.compactRevision !== compactRevision) hub.onCompact();
     this.#applied = (fresh[fresh.length - 1] as Entry).index;
     this.#confState = confState;
     this.#members = members;
@@ -428,6 +490,7 @@ export class LmdbState {
       this.#meta.removeSync('restoring');
     });
     this.#store = store;
+    this.#hub = new WatchHub(store, this.#hubOptions);
     this.#applied = index;
     this.#confState = confState;
     this.#members = new Map(directory);
@@ -460,6 +523,7 @@ function applyKvEntry(store: MvccStore, data: Uint8Array): KvApplied | undefined
       requestId,
       outcome: { response: result.response },
       events: result.events,
+      leases: result.leases,
       revision: store.revision,
     };
   } catch (error) {
@@ -469,6 +533,7 @@ function applyKvEntry(store: MvccStore, data: Uint8Array): KvApplied | undefined
       requestId,
       outcome: { error: { code: error.code, message: error.message, details: error.details } },
       events: [],
+      leases: [],
       revision: store.revision,
     };
   }

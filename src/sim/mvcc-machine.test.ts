@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { LeaseChange } from '../kv/kv-machine.ts';
 import { encodeRequest, type KvCommand, type LeaseCheckpointCommand } from './kv-machine.ts';
-import { encodeCompaction, type LeaseChange, MvccMachine } from './mvcc-machine.ts';
+import { encodeCompaction, MvccMachine } from './mvcc-machine.ts';
 
 let requestId = 0;
 const entry = (command: KvCommand | LeaseCheckpointCommand) =>

@@ -8,6 +8,7 @@
  */
 import { InvalidArgumentError, TesseraError } from '../base/errors.ts';
 import { decode, decodeMultiple, encode } from '../codec/msgpack.ts';
+import type { LeaseChange } from '../kv/kv-machine.ts';
 import { MvccStore } from '../kv/mvcc-store.ts';
 import type { Event, LeaseInfo, WatchRequest, WatchResponse } from '../kv/types.ts';
 import { WatchHub } from '../kv/watch-hub.ts';
@@ -47,12 +48,6 @@ export interface MvccMachineOptions {
   /** Told of every lease change applied, in log order: what a member's lessor mirrors. */
   readonly onLease?: (change: LeaseChange) => void;
 }
-
-/** A lease change the store applied, for the member's lessor. */
-export type LeaseChange =
-  | { readonly type: 'granted'; readonly id: number; readonly ttl: number }
-  | { readonly type: 'revoked'; readonly id: number }
-  | { readonly type: 'checkpointed'; readonly id: number; readonly remainingTtl: number };
 
 /**
  * The simulator's commands on an {@link MvccStore}: `get` is a range of one
@@ -178,10 +173,12 @@ export class MvccMachine implements StateMachine<KvApplied | undefined> {
         this.#wrote(this.#store.leaseRevoke({ id }).events);
         this.#options.onLease?.({ type: 'revoked', id });
         return { ok: true };
-      case 'keepAlive':
+      case 'keepAlive': {
         if (info === undefined) return { ok: false };
-        this.#checkpoint({ op: 'checkpoint', checkpoints: [{ id, remainingTtl: info.grantedTtl }] });
-        return { ok: true, ttl: info.grantedTtl };
+        const { ttl } = this.#store.leaseKeepAlive({ id });
+        this.#options.onLease?.({ type: 'checkpointed', id, remainingTtl: ttl });
+        return { ok: true, ttl };
+      }
       case 'leasePut': {
         const key = encoder.encode(command.key);
         try {

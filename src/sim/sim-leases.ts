@@ -26,12 +26,8 @@
  *
  * @module
  */
-import {
-  InvalidArgumentError,
-  LimitExceededError,
-  NotLeaderError,
-  UnavailableError,
-} from '../base/errors.ts';
+import { LimitExceededError, NotLeaderError, UnavailableError } from '../base/errors.ts';
+import type { KeepAliveGate } from '../kv/lease-driver.ts';
 import type { Entry, NodeId } from '../raft/types.ts';
 import {
   encodeRequest,
@@ -115,14 +111,13 @@ export class SimLeases {
     for (const member of host.members.values()) {
       const node = member.node;
       if (node === undefined || host.now() < member.pausedUntil) continue;
-      const leading = member.leadingLessor();
+      const { revokes, checkpoints } = member.leases.due(member.raftRole, member.nowMs);
       const lessor = member.lessor;
-      lessor.observe(member.nowMs);
       // A follower's lessor changes only as entries apply; a leading one with time too.
       if (lessor.leading || host.now() % LESSOR_FOLLOWER_CHECK_TICKS === 0) lessor.checkInvariants();
-      if (!lessor.leading) continue;
-      const proposer = leading !== undefined ? node : host.members.get(node.raft.lead)?.node;
-      for (const lease of lessor.expired(member.nowMs)) {
+      const leading = member.leadingLessor() !== undefined;
+      const proposer = leading ? node : host.members.get(node.raft.lead)?.node;
+      for (const lease of revokes) {
         const requestId = host.nextRequestId();
         const proposal = { lease, member: member.id, decidedAt: host.now(), call: host.nextHistoryTime() };
         const data = encodeRequest({
@@ -134,10 +129,6 @@ export class SimLeases {
         if (proposer !== undefined && propose(() => proposer.propose(data)))
           this.#expiries.set(requestId, proposal);
       }
-      if (leading === undefined) continue;
-      const checkpoints = lessor
-        .checkpointsDue(member.nowMs)
-        .map(({ id, remainingTtlSeconds }) => ({ id, remainingTtl: remainingTtlSeconds }));
       if (checkpoints.length === 0) continue;
       const command = { op: 'checkpoint', checkpoints } as const;
       const requestId = host.nextRequestId();
@@ -198,16 +189,8 @@ export class SimLeases {
    * revoke is under way, soon answers differently; `not leader`: ask the
    * leader.
    */
-  static renewBeforeKeepAlive(member: SimMember, lease: number): 'renewed' | 'wait' | 'not leader' {
-    const lessor = member.leadingLessor();
-    if (lessor === undefined) return member.node?.raft.role === 'leader' ? 'wait' : 'not leader';
-    try {
-      lessor.renew(lease, member.nowMs);
-      return 'renewed';
-    } catch (error) {
-      if (!(error instanceof InvalidArgumentError)) throw error;
-      return error.details?.['reason'] === 'LEASE_NOT_FOUND' ? 'renewed' : 'wait';
-    }
+  static renewBeforeKeepAlive(member: SimMember, lease: number): KeepAliveGate {
+    return member.leases.beforeKeepAlive(member.raftRole, lease, member.nowMs);
   }
 
   /** A client's call proposed at tick `proposedAt` returned `output`: grants and keep-alives promise a TTL. */

@@ -6,7 +6,8 @@
  * @module
  */
 import { SeededRandom } from '../base/random.ts';
-import { Lessor } from '../kv/lessor.ts';
+import { LeaseDriver } from '../kv/lease-driver.ts';
+import type { Lessor } from '../kv/lessor.ts';
 import type { LessorOptions } from '../kv/limits.ts';
 import type { Event } from '../kv/types.ts';
 import type { RaftBug } from '../raft/raft.ts';
@@ -22,7 +23,7 @@ import {
   type Snapshot,
 } from '../raft/types.ts';
 import type { KvApplied } from './kv-machine.ts';
-import { type LeaseChange, MvccMachine, type MvccMachineOptions } from './mvcc-machine.ts';
+import { MvccMachine, type MvccMachineOptions } from './mvcc-machine.ts';
 import { isRaftBug, type SimBug } from './sim-config.ts';
 import { SimDisk } from './sim-disk.ts';
 
@@ -81,10 +82,8 @@ export class SimMember {
   readonly #snapshotEntries: number;
   node: RawNode | undefined;
   machine: MvccMachine;
-  /** This incarnation's lessor (a restart makes a new one, as a process restart would). */
-  lessor: Lessor;
-  /** The term whose leadership the lessor's deadlines belong to. */
-  #lessorTerm = 0;
+  /** This incarnation's lease driver and lessor (a restart makes new ones, as a process restart would). */
+  leases: LeaseDriver;
   readonly #lessorOptions: LessorOptions;
   /** The `lease-expire-on-follower` test bug: the lessor leads from the start, whatever the role. */
   readonly #lessorAlwaysLeads: boolean;
@@ -117,11 +116,11 @@ export class SimMember {
     this.#machineOptions = {
       ...(onWrite === undefined ? {} : { onWrite: (revision, events) => onWrite(this, revision, events) }),
       skipWatchEvent: bugs.includes('watch-skip-event'),
-      onLease: (change) => this.#onLease(change),
+      onLease: (change) => this.leases.mirror(change, this.nowMs),
     };
     this.#lessorOptions = settings.lessor;
     this.#lessorAlwaysLeads = bugs.includes('lease-expire-on-follower');
-    this.lessor = new Lessor(this.#lessorOptions);
+    this.leases = this.#newLeaseDriver();
     this.machine = new MvccMachine(this.#machineOptions);
     this.#checkQuorum = settings.checkQuorum;
     this.#snapshotChunkBytes = settings.snapshotChunkBytes;
@@ -135,9 +134,7 @@ export class SimMember {
 
   #start(): void {
     const snapshot = this.disk.storage.snapshot();
-    this.lessor = new Lessor(this.#lessorOptions);
-    this.#lessorTerm = 0;
-    if (this.#lessorAlwaysLeads) this.lessor.promote(this.nowMs, 0);
+    this.leases = this.#newLeaseDriver();
     this.machine = new MvccMachine(this.#machineOptions);
     const data = this.disk.latestSnapshot()?.data;
     if (data !== undefined) this.#restore(data);
@@ -163,59 +160,41 @@ export class SimMember {
     return this.#now() * TICK_MS;
   }
 
+  /** This incarnation's lessor. */
+  get lessor(): Lessor {
+    return this.leases.lessor;
+  }
+
+  #newLeaseDriver(): LeaseDriver {
+    return new LeaseDriver(
+      {
+        lessor: this.#lessorOptions,
+        promoteExtendMs: LESSOR_PROMOTE_EXTEND_MS,
+        alwaysLead: this.#lessorAlwaysLeads,
+      },
+      this.nowMs,
+    );
+  }
+
+  /** The member's Raft role (a crashed member is nobody's leader). */
+  get raftRole(): { role: string; term: number } {
+    const raft = this.node?.raft;
+    return raft === undefined ? { role: 'down', term: 0 } : { role: raft.role, term: raft.term };
+  }
+
   /**
    * The lessor, if it leads and this member still leads the term it was
-   * promoted in; demotes it first when the member no longer does (a role
-   * change is seen here, before any use of the lessor).
+   * promoted in; demotes it first when the member no longer does.
    */
   leadingLessor(): Lessor | undefined {
-    this.#syncLessorRole();
-    const raft = this.node?.raft;
-    if (!this.lessor.leading || raft?.role !== 'leader' || raft.term !== this.#lessorTerm) return undefined;
-    return this.lessor;
-  }
-
-  /** Demotes the lessor once the member is not the leader of the term it was promoted in. */
-  #syncLessorRole(): void {
-    if (!this.lessor.leading || this.#lessorAlwaysLeads) return;
-    const raft = this.node?.raft;
-    if (raft?.role !== 'leader' || raft.term !== this.#lessorTerm) this.lessor.demote();
-  }
-
-  /**
-   * An empty entry was applied: when it is this leader's own (the first
-   * entry of its term), every entry of earlier terms is applied, and the
-   * lessor starts leading from the checkpointed TTLs (etcd's `Promote` in
-   * `applyEntryNormal`).
-   */
-  #maybePromoteLessor(node: RawNode, entry: Entry): void {
-    this.#syncLessorRole();
-    const raft = node.raft;
-    if (raft.role !== 'leader' || entry.term !== raft.term) return;
-    // Under the test bug the lessor leads already, with whatever deadlines it kept as a follower.
-    if (!this.lessor.leading) this.lessor.promote(this.nowMs, LESSOR_PROMOTE_EXTEND_MS);
-    this.#lessorTerm = raft.term;
-  }
-
-  #onLease(change: LeaseChange): void {
-    switch (change.type) {
-      case 'granted':
-        this.lessor.granted({ id: change.id, ttlSeconds: change.ttl }, this.nowMs);
-        return;
-      case 'revoked':
-        this.lessor.revoked(change.id);
-        return;
-      case 'checkpointed':
-        this.lessor.checkpointed(change.id, change.remainingTtl);
-        return;
-    }
+    return this.leases.leading(this.raftRole);
   }
 
   /** Restores the machine from a snapshot image and the lessor from the machine's leases. */
   #restore(data: Uint8Array): void {
     this.machine.restore(data);
     const leases = this.machine.leases();
-    this.lessor.reset(leases, this.nowMs);
+    this.leases.reset(leases, this.nowMs);
   }
 
   /** Crashes: in-memory state and unsynced writes are gone. */
@@ -258,7 +237,8 @@ export class SimMember {
         if (ready.snapshot !== undefined && entry.index <= ready.snapshot.metadata.index) continue;
         // Membership changes take effect in the core (RawNode.advance); the KV machine sees only data.
         const applied = entry.type === EntryType.normal ? this.machine.apply(entry.data) : undefined;
-        if (entry.type === EntryType.normal && entry.data.length === 0) this.#maybePromoteLessor(node, entry);
+        if (entry.type === EntryType.normal && entry.data.length === 0)
+          this.leases.appliedEmpty(entry.term, this.raftRole, this.nowMs);
         sink.applied(this, entry, applied);
       }
       this.#pending = undefined;
