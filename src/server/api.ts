@@ -69,6 +69,17 @@ function flag(request: unknown, field: string): boolean {
   return value === true;
 }
 
+/** The fields of a call object, refusing any not in `allowed` (a misspelt field is a mistake, not a default). */
+function callFields(call: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (call === null || typeof call !== 'object' || Array.isArray(call))
+    throw new InvalidArgumentError('The call must be an object');
+  const fields = call as Record<string, unknown>;
+  for (const name of Object.keys(fields)) {
+    if (!allowed.includes(name)) throw new InvalidArgumentError(`Unknown field ${JSON.stringify(name)}`);
+  }
+  return fields;
+}
+
 /** A request of `type`, shape-checked as the log would (see `kv-command.ts`). */
 function kvRequest<T>(type: Parameters<typeof checkedCommand>[0]): (request: unknown) => T {
   return (request) => checkedCommand(type, request).request as T;
@@ -111,14 +122,7 @@ export interface MemberAddRequest extends MemberInfo {
 export const KvService = defineService('kv', {
   range: unary<RangeCall, RangeResponse>({
     validate: (call) => {
-      const fields = call as Record<string, unknown> | null;
-      if (fields === null || typeof fields !== 'object')
-        throw new InvalidArgumentError('The call must be an object');
-      for (const name of Object.keys(fields)) {
-        if (!['request', 'serializable', 'forwarded'].includes(name)) {
-          throw new InvalidArgumentError(`Unknown field ${JSON.stringify(name)}`);
-        }
-      }
+      const fields = callFields(call, ['request', 'serializable', 'forwarded']);
       return {
         request: kvRequest<RangeRequest>('range')(fields['request']),
         serializable: flag(call, 'serializable'),
@@ -153,17 +157,6 @@ export interface LeaseTimeToLiveResponse {
   readonly grantedTtl: number;
   /** The keys attached, in byte order (empty unless asked for). */
   readonly keys: Uint8Array[];
-}
-
-/** The fields of a call object, refusing any not in `allowed` (a misspelt field is a mistake, not a default). */
-function callFields(call: unknown, allowed: readonly string[]): Record<string, unknown> {
-  if (call === null || typeof call !== 'object' || Array.isArray(call))
-    throw new InvalidArgumentError('The call must be an object');
-  const fields = call as Record<string, unknown>;
-  for (const name of Object.keys(fields)) {
-    if (!allowed.includes(name)) throw new InvalidArgumentError(`Unknown field ${JSON.stringify(name)}`);
-  }
-  return fields;
 }
 
 function leaseId(value: unknown, allowZero: boolean): number {

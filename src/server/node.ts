@@ -747,6 +747,12 @@ export class TesseraNode {
    * @throws {NotLeaderError} when this member does not lead (the caller asks the leader).
    */
   async leaseTimeToLive(id: number, keys: boolean): Promise<LeaseTimeToLiveResponse> {
+    const notLeader = (): NotLeaderError =>
+      new NotLeaderError(`Cannot read lease ${id}: member ${this.info.name} does not lead`, {
+        details: { leaderHint: this.#raw.raft.lead },
+      });
+    // Only the leader's lessor knows the live TTL: no quorum round on a member that cannot answer.
+    if (this.#raw.raft.role !== 'leader') throw notLeader();
     await this.linearizableBarrier('lease time-to-live');
     const tickMs = this.#options.tickMs ?? TICK_MS_DEFAULT;
     for (let waited = 0; ; waited += tickMs) {
@@ -758,11 +764,7 @@ export class TesseraNode {
         const ttl = lessor.timeToLive(id, performance.now());
         return { id, ttl, grantedTtl: info.grantedTtl, keys: keys ? [...info.keys] : [] };
       }
-      if (raft.role !== 'leader') {
-        throw new NotLeaderError(`Cannot read lease ${id}: member ${this.info.name} does not lead`, {
-          details: { leaderHint: raft.lead },
-        });
-      }
+      if (raft.role !== 'leader') throw notLeader();
       // A leader that has not applied its own first entry yet: its lessor leads in a moment.
       if (waited >= REQUEST_TIMEOUT_MS) {
         throw new UnavailableError(`Cannot read lease ${id}: the leader's lessor is not leading yet; retry`);
