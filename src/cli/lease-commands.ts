@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { connect } from '../client/index.ts';
 import { LeaseService } from '../server/api.ts';
 import { CLIENT_TIMEOUT_MS, withEndpoint } from '../server/endpoints.ts';
 
@@ -50,18 +51,10 @@ export async function leaseRevokeCommand(endpoints: string[], id: number): Promi
   return { deleted: response.deleted };
 }
 
-/** One keep-alive of `tessera lease keep-alive`: the TTL the lease has again. */
-export async function leaseKeepAliveOnce(endpoints: string[], id: number): Promise<{ ttl: number }> {
-  const response = await withEndpoint(endpoints, (client) =>
-    client.service(LeaseService).keepAlive({ id }, callOptions),
-  );
-  return { ttl: response.ttl };
-}
-
 /**
  * `tessera lease keep-alive ID`: renews the lease a third of its TTL apart
- * (as etcd's clients do) until `signal` aborts or the lease is gone,
- * calling `onRenewed` after each renewal.
+ * (the client SDK's `lease.keepAlive`) until `signal` aborts or the lease
+ * is gone, calling `onRenewed` after each renewal.
  *
  * @throws the renewal's typed error (`LEASE_NOT_FOUND` once it expired or was revoked).
  */
@@ -71,19 +64,13 @@ export async function leaseKeepAliveCommand(
   signal: AbortSignal,
   onRenewed: (ttl: number) => void,
 ): Promise<void> {
-  while (!signal.aborted) {
-    const { ttl } = await leaseKeepAliveOnce(endpoints, id);
-    onRenewed(ttl);
-    if (signal.aborted) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, Math.max(500, (ttl * 1000) / 3));
-      function done(): void {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      }
-      signal.addEventListener('abort', done, { once: true });
-    });
+  const client = await connect({ endpoints, signal });
+  try {
+    const keepAlive = client.lease.keepAlive(id, { signal });
+    for await (const { ttl } of keepAlive) onRenewed(ttl);
+    await keepAlive.done;
+  } finally {
+    client.close();
   }
 }
 
