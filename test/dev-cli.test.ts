@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { isProcessAlive } from '../src/base/process.ts';
-import { getCommand, putCommand } from '../src/cli/client-commands.ts';
+import { getCommand, type KeyLine, putCommand } from '../src/cli/client-commands.ts';
+import type { TxnResponseLine } from '../src/cli/txn-command.ts';
 import { freePortBlock } from './helpers/cluster.ts';
 
 const BIN = new URL('../bin/tessera.js', import.meta.url).pathname;
@@ -23,6 +24,19 @@ function tessera(...args: string[]): Promise<string> {
       if (error === null) resolve(stdout);
       else reject(new Error(`tessera ${args.join(' ')}: ${stderr || error.message}`));
     });
+  });
+}
+
+/** Runs the `tessera` command with `input` on its stdin; resolves with its exit code and output. */
+function tesseraWithInput(
+  input: string,
+  ...args: string[]
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [BIN, ...args], { timeout: 20_000 }, (_error, stdout, stderr) =>
+      resolve({ code: child.exitCode, stdout, stderr }),
+    );
+    child.stdin?.end(input);
   });
 }
 
@@ -82,6 +96,31 @@ describe('tessera dev', { timeout: 60_000 }, () => {
       await cli('compact', String(all.revision));
       await assert.rejects(cli('get', 'app/a', '--rev', String(firstA)), /COMPACTED|compacted/);
       assert.equal((await cli('get', 'app/', '--prefix', '--json')).includes('"kvs":[]'), true);
+
+      // A transaction from stdin, as etcdctl txn: a compare-and-set applies once, then fails.
+      const txn = (input: string, ...args: string[]) =>
+        tesseraWithInput(input, 'txn', ...args, '--endpoints', endpoints.join(','));
+      await cli('put', 'cas', 'v1');
+      const cas = 'value("cas") = "v1"\n\nput cas "v2"\n\nget cas\n';
+      assert.deepEqual(await txn(cas).then(({ code, stdout }) => ({ code, stdout })), {
+        code: 0,
+        stdout: 'SUCCESS\n\nOK\n',
+      });
+      const lost = await txn(cas, '--json');
+      assert.equal(lost.code, 0, lost.stderr);
+      const { succeeded, responses } = JSON.parse(lost.stdout) as TxnResponseLine;
+      assert.equal(succeeded, false);
+      assert.ok(responses.length === 1 && responses[0]?.type === 'range', lost.stdout);
+      assert.deepEqual(
+        responses[0].response.kvs.map((kv) => [kv.key, kv.value, kv.version]),
+        [['cas', 'v2', 2]],
+      );
+      // A line that does not parse exits 2 and sends nothing, not even the requests before it.
+      const bad = await txn('value("cas") = "v2"\n\nput cas "v3"\n\nfrob cas\n');
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /line 5 `frob cas`: unknown request "frob"/);
+      const [casKey] = (JSON.parse(await cli('get', 'cas', '--json')) as { kvs: KeyLine[] }).kvs;
+      assert.deepEqual([casKey?.value, casKey?.version], ['v2', 2], 'the key changed once');
 
       // A watch process sees the changes made meanwhile, in order, each once.
       const watcher = spawn(

@@ -6,7 +6,7 @@
  * @module
  */
 import { prefixEnd } from '../kv/key-span.ts';
-import type { RangeRequest } from '../kv/types.ts';
+import type { KeyValue, RangeRequest } from '../kv/types.ts';
 import { ClusterService, KvService, type MemberStatus, type NodeStatus } from '../server/api.ts';
 import { CLIENT_TIMEOUT_MS, withEndpoint } from '../server/endpoints.ts';
 import { memberIdOf } from '../server/member.ts';
@@ -58,6 +58,18 @@ export interface KeyLine {
   readonly lease: number;
 }
 
+/** `kv` as `tessera get --json` (and `tessera txn --json`) print it: key and value decoded as UTF-8. */
+export function keyLine(kv: KeyValue): KeyLine {
+  return {
+    key: decoder.decode(kv.key),
+    value: decoder.decode(kv.value),
+    createRevision: kv.createRevision,
+    modRevision: kv.modRevision,
+    version: kv.version,
+    lease: kv.lease,
+  };
+}
+
 /** `tessera get KEY [--prefix] [--rev N] [--limit N]`: the keys, the revision read at, and whether more match. */
 export async function rangeCommand(
   endpoints: string[],
@@ -75,14 +87,7 @@ export async function rangeCommand(
     client.service(KvService).range({ request, serializable: options.serializable === true }, callOptions),
   );
   return {
-    kvs: response.kvs.map((kv) => ({
-      key: decoder.decode(kv.key),
-      value: decoder.decode(kv.value),
-      createRevision: kv.createRevision,
-      modRevision: kv.modRevision,
-      version: kv.version,
-      lease: kv.lease,
-    })),
+    kvs: response.kvs.map(keyLine),
     revision: response.revision,
     more: response.more,
     count: response.count,

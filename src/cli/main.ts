@@ -195,6 +195,40 @@ program
   });
 
 program
+  .command('txn')
+  .description(
+    'run a transaction read from stdin, as etcdctl txn: compares, an empty line, success requests, an empty line, failure requests',
+  )
+  .option(...endpointsOption)
+  .option(
+    '-i, --interactive',
+    'prompt for each block on stderr and stop after the third (the default when stdin is a terminal)',
+  )
+  .option('--json', 'print {"succeeded","revision","responses":[{type,response}]} (keys and values as UTF-8)')
+  .action(async (options: { endpoints: string; interactive?: boolean; json?: boolean }) => {
+    const { parseEndpoints } = await import('./client-commands.ts');
+    const { readTxn, txnCommand, txnResponseLine, txnResponseText, TxnInputError } = await import(
+      './txn-command.ts'
+    );
+    const endpoints = parseEndpoints(options.endpoints);
+    // etcdctl reads line by line when asked (-i); a person at a terminal gets that without asking.
+    const interactive = options.interactive === true || process.stdin.isTTY === true;
+    const prompt = (line: string) => process.stderr.write(`${line}\n`);
+    const request = await readTxn(process.stdin, { interactive, prompt }).catch((error: unknown) => {
+      if (!(error instanceof TxnInputError)) throw error;
+      // Bad input is a usage error (exit 2), reported before anything reaches the cluster.
+      console.error(`tessera: ${error.message}`);
+      process.exitCode = 2;
+      return undefined;
+    });
+    if (request === undefined) return;
+    const response = await txnCommand(endpoints, request);
+    console.log(
+      options.json === true ? JSON.stringify(txnResponseLine(response)) : txnResponseText(response),
+    );
+  });
+
+program
   .command('compact <revision>')
   .description('discard history before a revision (reads below it fail from then on)')
   .option(...endpointsOption)

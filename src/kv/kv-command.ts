@@ -14,6 +14,13 @@ import { InvalidArgumentError, ProtocolError, TooLargeError } from '../base/erro
 import { decode, encode } from '../codec/msgpack.ts';
 import { copyBytes } from './key-span.ts';
 import { REQUEST_BYTES_MAX, TXN_DEPTH_MAX } from './limits.ts';
+import {
+  checkDeleteRangeRequest,
+  checkPutRequest,
+  checkRangeRequest,
+  RequestBudget,
+} from './request-checks.ts';
+import { checkTxnRequest } from './txn-check.ts';
 import type {
   CompactionRequest,
   Compare,
@@ -116,7 +123,8 @@ function oneOf(...names: string[]): (value: unknown, path: string) => string {
 function listOf<T>(read: (value: unknown, path: string) => T): (value: unknown, path: string) => T[] {
   return (value, path) => {
     if (!Array.isArray(value)) bad(path, 'must be a list');
-    return value.map((item, index) => read(item, `${path}[${index}]`));
+    // Array.from, not map: map skips the holes of a sparse list, which would pass unchecked.
+    return Array.from(value, (item, index) => read(item, `${path}[${index}]`));
   };
 }
 
@@ -235,14 +243,40 @@ export function decodeCommand(data: Uint8Array): KvCommand {
  * an `InvalidArgumentError` (the caller's mistake, not a broken peer).
  *
  * @throws {InvalidArgumentError} when `request` is not a request of `type`.
+ * @throws {TooLargeError} when the command encodes to more than
+ * {@link COMMAND_BYTES_MAX}: {@link decodeCommand} would refuse it on every
+ * member, after it had taken its place in the log.
  */
 export function checkedCommand(type: KvCommand['type'], request: unknown): KvCommand {
+  let command: KvCommand;
   try {
-    return commandFrom({ type, request });
+    command = commandFrom({ type, request });
   } catch (error) {
     if (error instanceof ProtocolError) throw new InvalidArgumentError(error.message);
     throw error;
   }
+  checkRequestAlone(command);
+  const bytes = encodeCommand(command).length;
+  if (bytes > COMMAND_BYTES_MAX) {
+    throw new TooLargeError(
+      `Cannot accept the ${type} request: its command is ${bytes} bytes, more than COMMAND_BYTES_MAX (${COMMAND_BYTES_MAX})`,
+      { details: { limit: COMMAND_BYTES_MAX } },
+    );
+  }
+  return command;
+}
+
+/**
+ * The store's checks of a request by itself (key and request sizes, txn
+ * operation counts and depth), so that a request the store would refuse
+ * whatever its state never takes a place in the log.
+ */
+function checkRequestAlone(command: KvCommand): void {
+  if (command.type === 'range') checkRangeRequest(command.request, new RequestBudget('read range'));
+  else if (command.type === 'put') checkPutRequest(command.request, new RequestBudget('put'));
+  else if (command.type === 'deleteRange')
+    checkDeleteRangeRequest(command.request, new RequestBudget('delete range'));
+  else if (command.type === 'txn') checkTxnRequest(command.request, new RequestBudget('run transaction'));
 }
 
 /**

@@ -96,9 +96,24 @@ export function checkNonNegative(action: string, field: string, value: number | 
   if (value === undefined) return;
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new InvalidArgumentError(
-      `Cannot ${action}: ${field} must be an integer >= 0, got ${String(value)}`,
+      `Cannot ${action}: ${field} must be an integer >= 0, got ${describeValue(value)}`,
     );
   }
+}
+
+/**
+ * A caller's value for a message. Not `String(value)`: a map decoded from
+ * MessagePack may carry a `toString` field that is not a function, and
+ * `String` would throw a `TypeError` on it.
+ */
+function describeValue(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
+    return String(value);
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || value === undefined) return String(value);
+  if (value instanceof Uint8Array) return 'bytes';
+  if (Array.isArray(value)) return 'a list';
+  return typeof value === 'object' ? 'a map' : `a ${typeof value}`;
 }
 
 function checkFlag(action: string, field: string, value: boolean | undefined): void {
@@ -226,7 +241,7 @@ function checkCompareNumber(value: number, field: string): void {
   // etcd compares int64s, negative ones included; the store keeps safe integers.
   if (!Number.isSafeInteger(value)) {
     throw new InvalidArgumentError(
-      `Cannot run transaction: compare ${field} must be an integer, got ${value}`,
+      `Cannot run transaction: compare ${field} must be an integer, got ${describeValue(value)}`,
     );
   }
 }

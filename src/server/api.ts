@@ -70,7 +70,7 @@ function flag(request: unknown, field: string): boolean {
 }
 
 /** The fields of a call object, refusing any not in `allowed` (a misspelt field is a mistake, not a default). */
-function callFields(call: unknown, allowed: readonly string[]): Record<string, unknown> {
+export function callFields(call: unknown, allowed: readonly string[]): Record<string, unknown> {
   if (call === null || typeof call !== 'object' || Array.isArray(call))
     throw new InvalidArgumentError('The call must be an object');
   const fields = call as Record<string, unknown>;
@@ -247,18 +247,26 @@ export const ClusterService = defineService('cluster', {
   status: unary<null, NodeStatus>(),
   memberList: unary<null, MemberStatus[]>(),
   memberAdd: unary<MemberAddRequest, MemberStatus>({
-    validate: (request) => ({
-      name: checkMemberName(stringField(request, 'name', 63)),
-      peer: stringField(request, 'peer', 255),
-      client: stringField(request, 'client', 255),
-      http: stringField(request, 'http', 255),
-      voter: (request as { voter?: unknown }).voter === true,
-    }),
+    validate: (request) => {
+      // A voter flag that is not a boolean must not quietly add a learner.
+      const fields = callFields(request, ['name', 'peer', 'client', 'http', 'voter']);
+      return {
+        name: checkMemberName(stringField(fields, 'name', 63)),
+        peer: stringField(fields, 'peer', 255),
+        client: stringField(fields, 'client', 255),
+        http: stringField(fields, 'http', 255),
+        voter: flag(fields, 'voter'),
+      };
+    },
   }),
-  memberRemove: unary<{ id: NodeId }, null>({ validate: (request) => ({ id: memberIdField(request) }) }),
-  memberPromote: unary<{ id: NodeId }, null>({ validate: (request) => ({ id: memberIdField(request) }) }),
+  memberRemove: unary<{ id: NodeId }, null>({
+    validate: (request) => ({ id: memberIdField(callFields(request, ['id'])) }),
+  }),
+  memberPromote: unary<{ id: NodeId }, null>({
+    validate: (request) => ({ id: memberIdField(callFields(request, ['id'])) }),
+  }),
   transferLeadership: unary<{ id: NodeId }, null>({
-    validate: (request) => ({ id: memberIdField(request) }),
+    validate: (request) => ({ id: memberIdField(callFields(request, ['id'])) }),
   }),
 });
 

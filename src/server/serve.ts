@@ -1,8 +1,10 @@
 /**
  * A member's listeners: the peer port (Raft messages and forwarded
- * proposals), the client port (`kv` and `cluster` services) and the HTTP
- * port (`/healthz`, `/v1/status`, `/metrics`), all bound where the
- * configuration says (127.0.0.1 by default).
+ * proposals), the client port (`kv`, `lease`, `watch` and `cluster`
+ * services) and the HTTP port (the HTTP/JSON API of `http-api.ts`, with
+ * `/healthz`, `/v1/status` and `/metrics`), all bound where the
+ * configuration says (127.0.0.1 by default). Both client front doors serve
+ * the same handlers ({@link clientHandlers}).
  *
  * @module
  */
@@ -14,6 +16,7 @@ import type { RangeRequest, RangeResponse } from '../kv/types.ts';
 import { ConfChangeType } from '../raft/conf-change.ts';
 import type { NodeId } from '../raft/types.ts';
 import { RpcServer } from '../transport/rpc-server.ts';
+import type { ServiceHandlers } from '../transport/service.ts';
 import {
   ClusterService,
   KvService,
@@ -23,6 +26,7 @@ import {
   WatchService,
 } from './api.ts';
 import { CLIENT_TIMEOUT_MS, withEndpoint } from './endpoints.ts';
+import { registerHttpApi } from './http-api.ts';
 import { TesseraNode } from './node.ts';
 
 /** Where a member listens. */
@@ -73,19 +77,87 @@ export async function serveNode(
     },
   });
 
+  const handlers = clientHandlers(node);
   const client = new RpcServer({ logger });
+  client.register(KvService, handlers.kv);
+  client.register(LeaseService, handlers.lease);
+  client.register(WatchService, handlers.watch);
+  client.register(ClusterService, handlers.cluster);
+  const clientAddress = await client.listen(listen.client);
+
+  const http = Fastify({ logger: false, forceCloseConnections: 'idle' }); // a graceful stop: idle keep-alive sockets go, requests in flight finish
+  registerHttpApi(http, node, { handlers, logger });
+  const [httpHost, httpPort] = splitHostPort(listen.http);
+  await http.listen({ host: httpHost, port: httpPort });
+  const bound = http.server.address();
+  const httpAddress = typeof bound === 'object' && bound !== null ? `${httpHost}:${bound.port}` : listen.http;
+
+  return {
+    addresses: { peer: peerAddress, client: clientAddress, http: httpAddress },
+    async close() {
+      await http.close();
+      await client.close({ graceMs: 1000 });
+      await peerServer.close({ graceMs: 200 });
+    },
+  };
+}
+
+/** Options of {@link clientHandlers}. */
+export interface ClientHandlersOptions {
+  /**
+   * Most watch streams one client may hold open at once, default
+   * {@link WATCHES_PER_CONNECTION_MAX}. The native RPC counts per
+   * connection (`ip:port`); the HTTP API per client IP address, since each
+   * HTTP watch holds a connection of its own.
+   */
+  readonly watchesPerConnectionMax?: number;
+}
+
+/** The handlers of the services clients call, shared by every front door (native RPC, HTTP/JSON). */
+export interface ClientHandlers {
+  readonly kv: ServiceHandlers<typeof KvService>;
+  readonly lease: ServiceHandlers<typeof LeaseService>;
+  readonly watch: ServiceHandlers<typeof WatchService>;
+  readonly cluster: ServiceHandlers<typeof ClusterService>;
+}
+
+/**
+ * The `kv`, `lease`, `watch` and `cluster` handlers over `node`, for a front
+ * door to serve once its requests are decoded and validated (each method's
+ * `validate` in `api.ts`). Lease and membership calls that only the leader
+ * can answer rewrite `NOT_LEADER` to carry the leader's client and HTTP
+ * addresses; a linearizable range on a member with alarms is asked of the
+ * other members; watches are counted per `context.remoteAddress`.
+ *
+ * @throws {RangeError} when `watchesPerConnectionMax` is not a positive integer.
+ * @example
+ * ```ts
+ * const handlers = clientHandlers(node);
+ * rpcServer.register(KvService, handlers.kv);
+ * registerHttpApi(fastify, node, { handlers });
+ * ```
+ */
+export function clientHandlers(node: TesseraNode, options: ClientHandlersOptions = {}): ClientHandlers {
+  const watchesMax = options.watchesPerConnectionMax ?? WATCHES_PER_CONNECTION_MAX;
+  if (!Number.isSafeInteger(watchesMax) || watchesMax < 1) {
+    throw new RangeError(`watchesPerConnectionMax must be a positive integer, got ${watchesMax}`);
+  }
   const leaderOnly = <T>(action: () => Promise<T>): Promise<T> =>
     action().catch((error: unknown) => {
       if (error instanceof NotLeaderError) {
         const leader = node.status().members.find((member) => member.id === error.leaderHint);
         throw new NotLeaderError(error.message, {
-          details: { leaderHint: error.leaderHint, leaderClient: leader?.client ?? '' },
+          details: {
+            leaderHint: error.leaderHint,
+            leaderClient: leader?.client ?? '',
+            leaderHttp: leader?.http ?? '',
+          },
         });
       }
       throw error;
     });
   const write = async <T>(command: KvCommand): Promise<T> => (await node.write(command)).response as T;
-  client.register(KvService, {
+  const kv: ServiceHandlers<typeof KvService> = {
     range: async ({ request, serializable, forwarded }) => {
       if (serializable !== true && forwarded !== true && node.alarms.size > 0)
         return forwardRange(node, request);
@@ -95,22 +167,22 @@ export async function serveNode(
     deleteRange: (request) => write({ type: 'deleteRange', request }),
     txn: (request) => write({ type: 'txn', request }),
     compact: (request) => write({ type: 'compact', request }),
-  });
-  client.register(LeaseService, {
+  };
+  const lease: ServiceHandlers<typeof LeaseService> = {
     grant: ({ ttl, id }) => leaderOnly(() => node.leaseGrant(ttl, id)),
     revoke: ({ id }) => leaderOnly(() => node.leaseRevoke(id)),
     keepAlive: ({ id }) => leaderOnly(() => node.leaseKeepAlive(id)),
     timeToLive: ({ id, keys }) => leaderOnly(() => node.leaseTimeToLive(id, keys === true)),
     leases: async () => ({ leases: await node.leaseList() }),
-  });
+  };
   const watchesByConnection = new Map<string, number>();
-  client.register(WatchService, {
+  const watch: ServiceHandlers<typeof WatchService> = {
     watch: async function* ({ progressNotify, ...request }, context) {
       const open = watchesByConnection.get(context.remoteAddress) ?? 0;
-      if (open >= WATCHES_PER_CONNECTION_MAX) {
+      if (open >= watchesMax) {
         throw new LimitExceededError(
-          `Cannot watch: this connection holds ${open} watches, the most allowed (WATCHES_PER_CONNECTION_MAX)`,
-          { details: { limit: WATCHES_PER_CONNECTION_MAX } },
+          `Cannot watch: ${context.remoteAddress} holds ${open} watches, the most allowed (WATCHES_PER_CONNECTION_MAX)`,
+          { details: { limit: watchesMax } },
         );
       }
       watchesByConnection.set(context.remoteAddress, open + 1);
@@ -122,13 +194,13 @@ export async function serveNode(
         else watchesByConnection.set(context.remoteAddress, left);
       }
     },
-  });
+  };
   const memberStatus = (id: NodeId) => {
     const member = node.status().members.find((m) => m.id === id);
     if (member === undefined) throw new RangeError(`Member ${id} is not in the cluster`);
     return member;
   };
-  client.register(ClusterService, {
+  const cluster: ServiceHandlers<typeof ClusterService> = {
     status: () => node.status(),
     memberList: async () => {
       await node.linearizableBarrier('member list');
@@ -155,36 +227,8 @@ export async function serveNode(
         node.transferLeadership(id);
         return null;
       }),
-  });
-  const clientAddress = await client.listen(listen.client);
-
-  const http = Fastify({ logger: false });
-  http.get('/healthz', async (_request, reply) => {
-    const status = node.status();
-    const healthy = status.leaderId !== 0 && status.alarms.length === 0;
-    return reply
-      .code(healthy ? 200 : 503)
-      .send({ health: healthy, reason: healthy ? '' : status.alarms.join(', ') || 'no leader' });
-  });
-  http.get('/v1/status', async () => node.status());
-  http.get('/metrics', async (_request, reply) =>
-    reply
-      .header('content-type', node.metrics.registry.contentType)
-      .send(await node.metrics.registry.metrics()),
-  );
-  const [httpHost, httpPort] = splitHostPort(listen.http);
-  await http.listen({ host: httpHost, port: httpPort });
-  const bound = http.server.address();
-  const httpAddress = typeof bound === 'object' && bound !== null ? `${httpHost}:${bound.port}` : listen.http;
-
-  return {
-    addresses: { peer: peerAddress, client: clientAddress, http: httpAddress },
-    async close() {
-      await http.close();
-      await client.close({ graceMs: 1000 });
-      await peerServer.close({ graceMs: 200 });
-    },
   };
+  return { kv, lease, watch, cluster };
 }
 
 /** Splits `host:port`. */

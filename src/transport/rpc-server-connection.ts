@@ -248,7 +248,12 @@ export class RpcServerConnection {
       try {
         payload = validate(payload);
       } catch (error) {
-        this.#sendError(id, new InvalidArgumentError(`Cannot call ${method}: ${(error as Error).message}`));
+        // A typed refusal keeps its code (TOO_LARGE, LIMIT_EXCEEDED...); anything else is a bad argument.
+        const refusal =
+          error instanceof TesseraError
+            ? error
+            : new InvalidArgumentError(`Cannot call ${method}: ${(error as Error).message}`);
+        this.#sendError(id, refusal);
         return;
       }
     }
