@@ -3,12 +3,14 @@
  * with one JSON line.
  */
 import { benchConcurrency } from './concurrency.ts';
+import { benchKv } from './kv.ts';
 import { benchRestart } from './restart.ts';
 import { benchRpc } from './rpc.ts';
 import { benchStorage } from './storage.ts';
 
 const benches: Record<string, () => Promise<void>> = {
   concurrency: benchConcurrency,
+  kv: benchKv,
   restart: benchRestart,
   rpc: benchRpc,
   storage: benchStorage,

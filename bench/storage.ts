@@ -43,8 +43,8 @@ function summarize(operations: number, fdatasyncs: number, elapsedMs: number, la
   };
 }
 
-/** A 100-byte write then fdatasync, in a loop, into a file preallocated like a WAL segment. */
-async function rawFdatasyncLoop(dir: string): Promise<Measured> {
+/** A 100-byte write then fdatasync, in a loop for `durationMs`, into a file preallocated like a WAL segment. */
+export async function rawFdatasyncLoop(dir: string, durationMs = MEASURE_MS): Promise<Measured> {
   const handle = await open(join(dir, 'raw.bin'), 'w+');
   try {
     await zeroFill(handle, 0, WAL_SEGMENT_BYTES_DEFAULT);
@@ -53,7 +53,7 @@ async function rawFdatasyncLoop(dir: string): Promise<Measured> {
     const latencies: number[] = [];
     const start = performance.now();
     let position = 0;
-    while (performance.now() - start < MEASURE_MS) {
+    while (performance.now() - start < durationMs) {
       const begin = performance.now();
       await handle.write(record, 0, record.length, position);
       await handle.datasync();

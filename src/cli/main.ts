@@ -102,6 +102,14 @@ program
     '--snapshot-catchup-entries <n>',
     'entries kept behind a snapshot for slow followers (default 5000)',
   )
+  .option(
+    '--auto-compaction-mode <mode>',
+    'periodic (keep a duration of history), revision (keep a number of revisions) or off (default periodic)',
+  )
+  .option(
+    '--auto-compaction-retention <value>',
+    'periodic: a duration (30m, 1h, 1h30m) or hours; revision: revisions; 0: off (default 1h)',
+  )
   .option('--log-level <level>', 'debug, info, warn or error (default info)')
   .option('--peer-cert <file>', 'PEM certificate this member presents to peers (mutual TLS)')
   .option('--peer-key <file>', 'PEM key of --peer-cert')

@@ -99,6 +99,7 @@ export async function runStart(flags: StartFlags): Promise<void> {
     electionTicks: config.electionTicks,
     snapshotEntries: config.snapshotEntries,
     snapshotCatchupEntries: config.snapshotCatchupEntries,
+    autoCompaction: config.autoCompaction,
   });
   const listeners = await serveNode(node, peer.server, peer.address, self, logger);
   logger.info({ ...listeners.addresses, id: node.id }, 'member serving');

@@ -46,6 +46,29 @@ describe('member configuration', () => {
     bad({ flags: { name: 'a', data: dir, initialCluster: 'b=127.0.0.1:1' } }, /must name this member/);
   });
 
+  it('reads auto-compaction like etcd: periodic one hour by default, revision or off when asked', () => {
+    const base = { name: 'a', data: join(dir, 'ac') };
+    assert.deepEqual(resolveConfig({ flags: base }).autoCompaction, {
+      mode: 'periodic',
+      retentionMs: 3_600_000,
+    });
+    assert.deepEqual(
+      resolveConfig({ flags: { ...base, autoCompactionMode: 'revision', autoCompactionRetention: '1000' } })
+        .autoCompaction,
+      { mode: 'revision', retention: 1000 },
+    );
+    assert.deepEqual(
+      resolveConfig({ flags: base, env: { TESSERA_AUTO_COMPACTION_RETENTION: '0' } }).autoCompaction,
+      { mode: 'off' },
+    );
+    assert.throws(
+      () =>
+        resolveConfig({ flags: { ...base, autoCompactionMode: 'revision', autoCompactionRetention: '1h' } }),
+      (error: Error) =>
+        error instanceof InvalidArgumentError && /--auto-compaction-retention/.test(error.message),
+    );
+  });
+
   it('parses --initial-cluster and refuses malformed or repeated entries', () => {
     assert.deepEqual(
       [...parseInitialCluster('a=127.0.0.1:1, b=127.0.0.1:2')],

@@ -8,6 +8,7 @@
 import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { InvalidArgumentError } from '../base/errors.ts';
+import { type AutoCompaction, parseAutoCompaction } from '../kv/auto-compactor.ts';
 import { checkMemberName } from './member.ts';
 import { splitHostPort } from './serve.ts';
 
@@ -28,6 +29,8 @@ export interface NodeConfig {
   /** Entries kept behind a snapshot for followers that are only a little behind. */
   readonly snapshotCatchupEntries: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** History the leader keeps before compacting it (`--auto-compaction-mode`, `--auto-compaction-retention`). */
+  readonly autoCompaction: AutoCompaction;
   /** Mutual TLS between members, when all three files are given: this member's certificate and key, and the CA that signs every member's. */
   readonly peerTls: PeerTls | undefined;
 }
@@ -53,6 +56,8 @@ const SETTINGS = {
   snapshotEntries: { kind: 'integer', default: 10_000 },
   snapshotCatchupEntries: { kind: 'integer', default: 5000 },
   logLevel: { kind: 'string', default: 'info' },
+  autoCompactionMode: { kind: 'string', default: 'periodic' },
+  autoCompactionRetention: { kind: 'string', default: '1h' },
   peerCert: { kind: 'string', default: '' },
   peerKey: { kind: 'string', default: '' },
   peerCa: { kind: 'string', default: '' },
@@ -170,6 +175,16 @@ export function resolveConfig(sources: {
     return text as T;
   };
 
+  const autoCompaction = (): AutoCompaction => {
+    try {
+      return parseAutoCompaction(string('autoCompactionMode'), string('autoCompactionRetention'));
+    } catch (error) {
+      throw new InvalidArgumentError(
+        `${value('autoCompactionMode').source} / ${value('autoCompactionRetention').source}: ${(error as Error).message}`,
+      );
+    }
+  };
+
   const name = checkMemberName(string('name'));
   const listenPeer = address('listenPeer');
   const initialCluster = parseInitialCluster(string('initialCluster') || `${name}=${listenPeer}`);
@@ -225,6 +240,7 @@ export function resolveConfig(sources: {
     snapshotEntries: integer('snapshotEntries', 10, 100_000_000),
     snapshotCatchupEntries: integer('snapshotCatchupEntries', 0, 100_000_000),
     logLevel: oneOf('logLevel', ['debug', 'info', 'warn', 'error'] as const),
+    autoCompaction: autoCompaction(),
   };
 }
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
+  CompactedError,
   InvalidArgumentError,
   NoSpaceError,
   ProposalDroppedError,
@@ -11,7 +12,8 @@ import {
 } from '../base/errors.ts';
 import { RecordingLogger } from '../base/logger.ts';
 import type { KvCommand } from '../kv/kv-command.ts';
-import { TesseraNode } from './node.ts';
+import type { MemoryLogStore, MemoryStableStore } from '../raft/memory-stores.ts';
+import { type NodeOptions, type NodeStores, TesseraNode } from './node.ts';
 import { LmdbState } from './state.ts';
 import { memoryNodeStores } from './test-node-stores.ts';
 
@@ -20,11 +22,19 @@ after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A single-member cluster on memory stores whose log sync can be made to fail like a full disk. */
-async function singleMember(): Promise<{ node: TesseraNode; failSync: () => void }> {
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-node-'));
-  dirs.push(dir);
-  const { stores, fillDisk } = memoryNodeStores();
+/**
+ * A single-member cluster on memory stores whose log sync can be made to fail like a full disk;
+ * `restart` starts it again on the stores and state directory of an earlier one.
+ */
+async function singleMember(
+  restart?: { stores: NodeStores; dir: string },
+  options: Partial<NodeOptions> = {},
+): Promise<{ node: TesseraNode; failSync: () => void; stores: NodeStores; dir: string }> {
+  const dir = restart?.dir ?? mkdtempSync(join(tmpdir(), 'tessera-node-'));
+  if (restart === undefined) dirs.push(dir);
+  const fresh = memoryNodeStores();
+  const stores = restart?.stores ?? fresh.stores;
+  const fillDisk = fresh.fillDisk;
   const self = { name: 'solo', peer: '127.0.0.1:1', client: '127.0.0.1:2', http: '127.0.0.1:3' };
   const node = await TesseraNode.start({
     self,
@@ -34,8 +44,9 @@ async function singleMember(): Promise<{ node: TesseraNode; failSync: () => void
     state: LmdbState.open(join(dir, 'state')),
     logger: new RecordingLogger(),
     tickMs: 5,
+    ...options,
   });
-  return { node, failSync: fillDisk };
+  return { node, failSync: fillDisk, stores, dir };
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {
@@ -75,6 +86,61 @@ describe('TesseraNode', () => {
       assert.equal((cas.response as { succeeded: boolean }).succeeded, true);
       assert.equal(await read(node, 'a', false), '2');
       await assert.rejects(node.write({ type: 'compact', request: { revision: 99 } }), InvalidArgumentError);
+    } finally {
+      await node.close();
+    }
+  });
+
+  it('syncs a commit index only with entries or a vote, and restarts at what it applied after losing the rest', async () => {
+    const first = await singleMember();
+    await until(() => first.node.status().role === 'leader', 'leadership');
+    for (let i = 0; i < 5; i++) await first.node.write(put(`k${i}`, `v${i}`));
+    const applied = first.node.status().applied;
+    await first.node.close();
+    // A power loss: what was not synced is gone. The last commit index was not worth an fsync of its own.
+    const { log, stable } = first.stores as unknown as { log: MemoryLogStore; stable: MemoryStableStore };
+    log.crash();
+    stable.crash();
+    assert.ok(
+      stable.hardState().commit < applied,
+      `synced commit ${stable.hardState().commit}, applied ${applied}`,
+    );
+    const second = await singleMember({ stores: first.stores, dir: first.dir });
+    try {
+      assert.ok(stable.hardState().commit >= applied);
+      await until(() => second.node.status().role === 'leader', 'leadership after the restart');
+      assert.equal(await read(second.node, 'k4', false), 'v4');
+      await second.node.write(put('after', 'restart'));
+      assert.equal(await read(second.node, 'after', false), 'restart');
+    } finally {
+      await second.node.close();
+    }
+  });
+
+  it('the leader compacts history automatically, keeping the revisions asked for', async () => {
+    const { node } = await singleMember(undefined, {
+      autoCompaction: { mode: 'revision', retention: 5, checkIntervalMs: 20 },
+    });
+    try {
+      await until(() => node.status().role === 'leader', 'leadership');
+      for (let i = 0; i < 20; i++) await node.write(put('k', `v${i}`));
+      const revision = node.status().revision;
+      // Compacted to revision - 5: older revisions are gone, the last five stay readable.
+      const readAt = (at: number) => node.range({ key: bytes('k'), revision: at }, true);
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const gone = await readAt(revision - 6).then(
+          () => false,
+          (error: unknown) => error instanceof CompactedError,
+        );
+        if (gone) break;
+        if (Date.now() > deadline) throw new Error('no automatic compaction within 5 s');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.equal(node.status().revision, revision, 'a compaction takes no revision');
+      const kept = (await readAt(revision - 5)).response.kvs[0];
+      assert.equal(new TextDecoder().decode(kept?.value), 'v14'); // v0 is revision 2
+      assert.equal(await read(node, 'k', false), 'v19');
     } finally {
       await node.close();
     }

@@ -29,6 +29,7 @@ import {
 } from '../base/errors.ts';
 import type { Logger } from '../base/logger.ts';
 import { SeededRandom } from '../base/random.ts';
+import { type AutoCompaction, AutoCompactor } from '../kv/auto-compactor.ts';
 import type { KvCommand } from '../kv/kv-command.ts';
 import { LeaseDriver } from '../kv/lease-driver.ts';
 import type {
@@ -125,7 +126,12 @@ export interface NodeOptions {
   readonly snapshotCatchupEntries?: number;
   /** Time between progress notifications of an idle watch that asked for them. */
   readonly watchProgressMs?: number;
+  /** History the leader keeps before compacting it (default: periodic, one hour). */
+  readonly autoCompaction?: AutoCompaction;
 }
+
+/** History kept by default: an hour (etcd keeps all until told otherwise, and its database fills up). */
+export const AUTO_COMPACTION_DEFAULT: AutoCompaction = { mode: 'periodic', retentionMs: 3_600_000 };
 
 /** A running member. */
 export class TesseraNode {
@@ -163,6 +169,10 @@ export class TesseraNode {
   readonly #chunkReads = new Map<NodeId, Promise<void>>();
   /** A compaction point a finished snapshot allows, for the loop to carry out (0: none). */
   #compactTo = 0;
+  readonly #compactor: AutoCompactor;
+  /** The term this member leads in (0: it does not), as its compactor last knew. */
+  #compactorTerm = 0;
+  #compacting = false;
   readonly alarms = new Set<string>();
   /** Peers that reached us before our directory knew them (bounded by the members that exist). */
   readonly #learnedPeers = new Map<NodeId, string>();
@@ -178,6 +188,7 @@ export class TesseraNode {
     this.#logger = options.logger;
     this.#raw = raw;
     this.#snapshotIndex = options.stores.snapshots.latest()?.metadata.index ?? 0;
+    this.#compactor = new AutoCompactor(options.autoCompaction ?? AUTO_COMPACTION_DEFAULT, performance.now());
     this.#leases = new LeaseDriver(
       {
         lessor: { leasesMax: options.state.limits.leasesMax },
@@ -243,6 +254,14 @@ export class TesseraNode {
         `Cannot start: the state applied entry ${state.applied} but the log ends at ${logEnd}; the WAL lost synced entries`,
       );
     }
+    // The commit index is synced only with entries and votes: a member that applied past it before a
+    // crash knows those entries were committed.
+    const hardState = stores.stable.hardState();
+    const knownCommitted = Math.max(state.applied, stores.log.firstIndex() - 1);
+    if (hardState.commit < knownCommitted && knownCommitted <= logEnd) {
+      stores.stable.setHardState({ ...hardState, commit: knownCommitted });
+      await stores.stable.sync();
+    }
     const raw = new RawNode({
       id,
       storage: storageFromStores(stores),
@@ -261,7 +280,40 @@ export class TesseraNode {
     if (this.#closed) return;
     this.#raw.tick();
     this.#driveLeases();
+    this.#driveCompaction();
     this.#schedule();
+  }
+
+  /**
+   * Automatic compaction: the leader proposes a compaction when its
+   * compactor says so (one at a time); a member that does not lead forgets
+   * its samples. The store frees compacted history a bounded step per
+   * Ready, so writes are never held up for long.
+   */
+  #driveCompaction(): void {
+    const now = performance.now();
+    const raft = this.#raw.raft;
+    const term = raft.role === 'leader' ? raft.term : 0;
+    if (term !== this.#compactorTerm) {
+      this.#compactorTerm = term;
+      this.#compactor.reset(now);
+    }
+    if (term === 0 || this.#compacting || this.alarms.size > 0) return;
+    const revision = this.#compactor.due(now, this.#state.revision, this.#state.compactRevision);
+    if (revision === 0) return;
+    this.#compacting = true;
+    const { data, key } = this.encodeCommand({ type: 'compact', request: { revision } });
+    void this.propose(data, false, key)
+      .then(() => this.#logger.info({ revision }, 'compacted history automatically'))
+      .catch((error: Error) =>
+        this.#logger.info(
+          { error: error.message, revision },
+          'an automatic compaction failed; will try again',
+        ),
+      )
+      .finally(() => {
+        this.#compacting = false;
+      });
   }
 
   /**
@@ -357,8 +409,15 @@ export class TesseraNode {
       log.resetTo(ready.snapshot.metadata.index, ready.snapshot.metadata.term);
     }
     if (ready.entries.length > 0) log.append(ready.entries);
-    if (ready.hardState !== undefined) stable.setHardState(ready.hardState);
-    if (ready.snapshot !== undefined || ready.entries.length > 0 || ready.hardState !== undefined) {
+    // A new term or vote must be durable before any message says so; a commit index alone need not be
+    // (etcd's MustSync): on restart it is at least what was applied (see start). It is written now and
+    // made durable by the next sync.
+    const hardState = ready.hardState;
+    const previous = stable.hardState();
+    const voted =
+      hardState !== undefined && (hardState.term !== previous.term || hardState.vote !== previous.vote);
+    if (hardState !== undefined) stable.setHardState(hardState);
+    if (ready.snapshot !== undefined || ready.entries.length > 0 || voted) {
       const stopTimer = this.metrics.fsyncSeconds.startTimer();
       await Promise.all([log.sync(), stable.sync()]);
       stopTimer();

@@ -216,7 +216,9 @@ export class LmdbState {
     hubOptions: WatchHubOptions = {},
   ): LmdbState {
     return new LmdbState(
-      open({ path, compression: false, pageSize: LMDB_PAGE_SIZE }),
+      // noMetaSync: one fdatasync per commit instead of two. LMDB stays consistent (a power loss can only
+      // undo the last transaction), and the WAL, synced first, replays what it undid.
+      open({ path, compression: false, pageSize: LMDB_PAGE_SIZE, noMetaSync: true }),
       storeOptions,
       hubOptions,
     );
@@ -249,6 +251,11 @@ export class LmdbState {
   /** The store's revision as of {@link applied}. */
   get revision(): number {
     return this.#store.revision;
+  }
+
+  /** The store's compact revision: history before it is gone. */
+  get compactRevision(): number {
+    return this.#store.compactRevision;
   }
 
   /**
