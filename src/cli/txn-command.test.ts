@@ -4,17 +4,8 @@ import { describe, it } from 'node:test';
 import { InvalidArgumentError } from '../base/errors.ts';
 import { TXN_OPS_MAX } from '../kv/limits.ts';
 import type { KeyValue, TxnResponse } from '../kv/types.ts';
-import {
-  parseCompare,
-  parseRequest,
-  parseTxn,
-  readTxn,
-  TXN_PROMPTS,
-  TxnInputError,
-  TxnParser,
-  txnResponseLine,
-  txnResponseText,
-} from './txn-command.ts';
+import { readTxn, txnResponseLine, txnResponseText } from './txn-command.ts';
+import { parseCompare, parseRequest, parseTxn, TXN_PROMPTS, TxnInputError, TxnParser } from './txn-parser.ts';
 
 const encoder = new TextEncoder();
 const bytes = (text: string) => encoder.encode(text);
