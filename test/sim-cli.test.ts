@@ -32,6 +32,15 @@ describe('tessera sim', () => {
     );
   });
 
+  it('reports a stale linearizable range (--bug range-stale-read) as a revisions violation', () => {
+    const { status, lines } = sim('--seeds', '1', '--start', '1', '--bug', 'range-stale-read', '--json');
+    assert.equal(status, 1);
+    assert.match(
+      lines[0] as string,
+      /^seed=1 nodes=\d revisions: .*"op":"range".*returned before it was called/,
+    );
+  });
+
   it('refuses an unknown bug name with a clear error', () => {
     const { status, stderr } = sim('--bug', 'no-such-bug');
     assert.notEqual(status, 0);

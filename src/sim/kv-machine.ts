@@ -1,6 +1,6 @@
 /**
- * The simulator's client commands (get, put, delete, compare-and-set and
- * the lease calls), their encoding in log entries, and the plain commands'
+ * The simulator's client commands (get, put, delete, compare-and-set, the
+ * lease calls, ranges and multi-key transactions), their encoding in log entries, and the plain commands'
  * semantics over plain cells (the MVCC store runs them all:
  * `mvcc-machine.ts`).
  *
@@ -8,11 +8,16 @@
  */
 import type { KvLeaseInput, KvLeaseOutput } from './kv-lease-model.ts';
 import type { KvInput, KvOutput } from './kv-model.ts';
+import type { RangeTxnInput, RangeTxnOutput } from './kv-range-txn.ts';
 
-/** A client command (or a lessor's expiry revoke): the calls the checker's model specifies. */
-export type KvCommand = KvLeaseInput;
+/**
+ * A client command (or a lessor's expiry revoke): the calls the per-key
+ * checker's model specifies, and the multi-key calls the revision checker
+ * checks.
+ */
+export type KvCommand = KvLeaseInput | RangeTxnInput;
 /** What a command answers. */
-export type KvCommandOutput = KvLeaseOutput;
+export type KvCommandOutput = KvLeaseOutput | RangeTxnOutput;
 export type { KvOutput };
 
 /**

@@ -10,7 +10,7 @@ import { InvalidArgumentError, TesseraError } from '../base/errors.ts';
 import { decode, decodeMultiple, encode } from '../codec/msgpack.ts';
 import type { LeaseChange } from '../kv/kv-machine.ts';
 import { MvccStore } from '../kv/mvcc-store.ts';
-import type { Event, LeaseInfo, WatchRequest, WatchResponse } from '../kv/types.ts';
+import type { Event, LeaseInfo, TxnResponse, WatchRequest, WatchResponse } from '../kv/types.ts';
 import { WatchHub } from '../kv/watch-hub.ts';
 import type { StateMachine } from '../raft/state-machine.ts';
 import type { LeaseInput, LeaseOutput } from './kv-lease-model.ts';
@@ -21,6 +21,15 @@ import {
   type KvCommandOutput,
   type LeaseCheckpointCommand,
 } from './kv-machine.ts';
+import {
+  kvViewOf,
+  type RangeInput,
+  type RangeOutput,
+  rangeRequestOf,
+  type TxnInput,
+  type TxnOutput,
+  txnRequestOf,
+} from './kv-range-txn.ts';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -45,6 +54,8 @@ export interface MvccMachineOptions {
   readonly onWrite?: (revision: number, events: readonly Event[]) => void;
   /** The `watch-skip-event` test bug (see the simulator's `--bug`). */
   readonly skipWatchEvent?: boolean;
+  /** The `txn-partial-apply` test bug (see the simulator's `--bug`). */
+  readonly splitTxn?: boolean;
   /** Told of every lease change applied, in log order: what a member's lessor mirrors. */
   readonly onLease?: (change: LeaseChange) => void;
 }
@@ -53,7 +64,9 @@ export interface MvccMachineOptions {
  * The simulator's commands on an {@link MvccStore}: `get` is a range of one
  * key, `put` a put, `delete` a delete of one key, and `cas` a transaction comparing the key's value (or,
  * when it must be absent, its version with 0) and putting on success, the
- * way an etcd client writes a compare-and-set. Leases: `grant` is a
+ * way an etcd client writes a compare-and-set. `range` reads a prefix
+ * with a limit; `txn` is a transaction over a few keys, reading on failure
+ * the keys it would have written. Leases: `grant` is a
  * `leaseGrant`, `leasePut` a put with a lease, `revoke` and `expire` are
  * `leaseRevoke`s (a client's, a lessor's), `keepAlive` checkpoints the
  * lease's full TTL (etcd's `Renew` clears the remaining TTL through the log
@@ -127,6 +140,8 @@ export class MvccMachine implements StateMachine<KvApplied | undefined> {
 
   /** Runs one command against the store (reads run here after ReadIndex, writes through {@link apply}). */
   execute(command: KvCommand): KvCommandOutput {
+    if (command.op === 'range') return this.#range(command);
+    if (command.op === 'txn') return this.#txn(command);
     if (!('key' in command) || command.op === 'leasePut') return this.#lease(command);
     const key = encoder.encode(command.key);
     switch (command.op) {
@@ -153,6 +168,40 @@ export class MvccMachine implements StateMachine<KvApplied | undefined> {
         return { ok: response.succeeded };
       }
     }
+  }
+
+  #range(command: RangeInput): RangeOutput {
+    const { revision, kvs, count, more } = this.#store.range(rangeRequestOf(command));
+    return { revision, kvs: kvs.map(kvViewOf), count, more };
+  }
+
+  #txn(command: TxnInput): TxnOutput {
+    const request = txnRequestOf(command);
+    const success = request.success ?? [];
+    if (this.#options.splitTxn === true && success.length > 1) {
+      // The `txn-partial-apply` test bug: the first write commits at one revision, the rest at the next.
+      const first = this.#store.txn({ ...request, success: success.slice(0, 1) });
+      this.#wrote(first.events);
+      if (first.response.succeeded) {
+        const rest = this.#store.txn({ success: success.slice(1) });
+        this.#wrote(rest.events);
+        return { succeeded: true, revision: rest.response.revision, kvs: [] };
+      }
+      return this.#txnOutput(first.response);
+    }
+    const { response, events } = this.#store.txn(request);
+    this.#wrote(events);
+    return this.#txnOutput(response);
+  }
+
+  #txnOutput(response: TxnResponse): TxnOutput {
+    const kvs = response.succeeded
+      ? []
+      : response.responses.map((op) => {
+          const kv = op.type === 'range' ? op.response.kvs[0] : undefined;
+          return kv === undefined ? null : kvViewOf(kv);
+        });
+    return { succeeded: response.succeeded, revision: response.revision, kvs };
   }
 
   /** The lease commands; one naming a lease that does not exist (or, for a grant, one that does) fails. */

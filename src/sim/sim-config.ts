@@ -22,6 +22,10 @@ export const SIM_BUGS = [
    * follower forwards the revokes it decides to its leader.
    */
   'lease-expire-on-follower',
+  /** A member serves a linearizable range from its applied state at once, without ReadIndex. */
+  'range-stale-read',
+  /** A transaction's first write commits at one revision and its other writes at the next. */
+  'txn-partial-apply',
 ] as const;
 export type SimBug = (typeof SIM_BUGS)[number];
 

@@ -116,6 +116,7 @@ export class SimMember {
     this.#machineOptions = {
       ...(onWrite === undefined ? {} : { onWrite: (revision, events) => onWrite(this, revision, events) }),
       skipWatchEvent: bugs.includes('watch-skip-event'),
+      splitTxn: bugs.includes('txn-partial-apply'),
       onLease: (change) => this.leases.mirror(change, this.nowMs),
     };
     this.#lessorOptions = settings.lessor;

@@ -1,9 +1,10 @@
 /**
  * The simulator's client workload: which call each client makes next. Gets,
- * puts, deletes and compare-and-sets on a few keys; and lease sessions: a
+ * puts, deletes and compare-and-sets on a few keys; lease sessions: a
  * client grants a lease, puts keys attached to it, keeps it alive (more
  * eagerly once half its TTL has passed), and in the end revokes it or
- * abandons it to expire.
+ * abandons it to expire; and ranges and multi-key transactions
+ * (`sim-range-txn-workload.ts`).
  *
  * @module
  */
@@ -11,6 +12,7 @@ import type { SeededRandom } from '../base/random.ts';
 import type { KvCommand, KvCommandOutput } from './kv-machine.ts';
 import type { SimConfig } from './sim-config.ts';
 import { TICKS_PER_SECOND } from './sim-leases.ts';
+import { SimRangeTxnWorkload } from './sim-range-txn-workload.ts';
 
 /** Operations issued before the workload moves on to fresh keys. */
 export const KEY_GENERATION_OPS = 250;
@@ -33,11 +35,13 @@ export class SimWorkload {
   readonly #random: SeededRandom;
   readonly #config: SimConfig;
   readonly #sessions = new Map<number, LeaseSession>();
+  readonly #rangeTxn: SimRangeTxnWorkload;
   #leaseId = 0;
 
   constructor(random: SeededRandom, config: SimConfig) {
     this.#random = random;
     this.#config = config;
+    this.#rangeTxn = new SimRangeTxnWorkload(random, config);
   }
 
   /** The next call of client `clientId`, the `opsIssued`-th of the run, at tick `now`. */
@@ -49,7 +53,7 @@ export class SimWorkload {
     const generation = Math.floor(opsIssued / KEY_GENERATION_OPS);
     const key = `k${generation}.${random.int(this.#config.keys)}`;
     const leasedKey = `l${generation}.${random.int(LEASED_KEYS)}`;
-    const roll = random.int(20);
+    const roll = random.int(25);
     const value = `v${opsIssued}`;
     if (roll < 7) return { op: 'get', key: random.int(4) === 0 ? leasedKey : key };
     if (roll < 11) return { op: 'put', key, value };
@@ -58,10 +62,12 @@ export class SimWorkload {
       const expected = random.int(2) === 0 ? undefined : `v${random.int(Math.max(1, opsIssued))}`;
       return { op: 'cas', key, expected, value };
     }
-    return this.#leaseCall(clientId, leasedKey, value, now);
+    if (roll < 20) return this.#leaseCall(clientId, leasedKey, value, now);
+    if (roll < 23) return this.#rangeTxn.range(generation);
+    return this.#rangeTxn.txn(generation, value);
   }
 
-  /** A lease call: 20% of all calls. */
+  /** A lease call: 16% of all calls. */
   #leaseCall(clientId: number, key: string, value: string, now: number): KvCommand {
     const random = this.#random;
     const session = this.#sessions.get(clientId);
@@ -94,6 +100,7 @@ export class SimWorkload {
     output: KvCommandOutput | undefined,
     proposedAt: number,
   ): void {
+    if (output !== undefined) this.#rangeTxn.answered(input, output);
     if (input.op !== 'grant' && input.op !== 'keepAlive' && input.op !== 'leasePut') return;
     const ok = output !== undefined && 'ok' in output && output.ok;
     if (input.op === 'grant') {

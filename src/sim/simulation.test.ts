@@ -70,6 +70,46 @@ describe('simulation', () => {
     assert.deepEqual(first.history, second.history);
   });
 
+  it('ranges and transactions of every kind were checked against the committed revisions', () => {
+    const seeds = 20;
+    const totals = { ranges: 0, txnsSucceeded: 0, txnsFailed: 0, ordered: 0 };
+    const kinds = new Set<string>();
+    for (let seed = 1; seed <= seeds; seed++) {
+      const result = runSimulation({ seed });
+      assert.deepEqual(result.violations, [], `seed=${seed}`);
+      for (const name of Object.keys(totals) as (keyof typeof totals)[])
+        totals[name] += result.revisionChecks[name];
+      for (const { input, output } of result.history) {
+        if (input.op === 'range' && output !== undefined && 'more' in output) {
+          kinds.add(`range ${input.serializable ? 'serializable' : 'linearizable'}`);
+          if (output.more) kinds.add('range cut by its limit');
+        }
+        if (input.op === 'txn' && input.writes.some((write) => write.type === 'delete'))
+          kinds.add('txn delete');
+      }
+    }
+    // Not a speed check: proof that the checker saw each kind of call, both transaction outcomes included.
+    assert.ok(totals.ranges >= seeds * 50, JSON.stringify(totals));
+    assert.ok(totals.txnsSucceeded >= seeds * 10, JSON.stringify(totals));
+    assert.ok(totals.txnsFailed >= seeds * 10, JSON.stringify(totals));
+    assert.ok(totals.ordered >= seeds * 500, JSON.stringify(totals));
+    assert.deepEqual([...kinds].sort(), [
+      'range cut by its limit',
+      'range linearizable',
+      'range serializable',
+      'txn delete',
+    ]);
+  });
+
+  for (const bug of ['range-stale-read', 'txn-partial-apply'] as const) {
+    it(`the revision checker finds the deliberate bug ${bug} in each of seeds 1 to 5`, () => {
+      for (let seed = 1; seed <= 5; seed++) {
+        const { violations } = runSimulation({ seed, bugs: [bug] });
+        assert.match(violations[0] ?? 'none', /^revisions: /, `seed=${seed}`);
+      }
+    });
+  }
+
   for (const bug of SIM_BUGS) {
     it(`finds the deliberate bug ${bug} within ${SEEDS_PER_TEST_RUN} seeds`, () => {
       for (let seed = 1; seed <= SEEDS_PER_TEST_RUN; seed++) {

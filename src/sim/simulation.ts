@@ -18,11 +18,13 @@ import {
   type ReadState,
 } from '../raft/types.ts';
 import { encodeRequest, type KvApplied, type KvCommand, type KvCommandOutput } from './kv-machine.ts';
+import type { RevisionCheckStats } from './revision-checker.ts';
 import { type SimConfig, type SimOptions, simConfig } from './sim-config.ts';
 import { type SimLeaseStats, SimLeases } from './sim-leases.ts';
 import { SimMember, type SimMemberWorld } from './sim-member.ts';
 import { randomPartition, SimNetwork } from './sim-network.ts';
 import { SimOperator, type SimOperatorHost } from './sim-operator.ts';
+import { SimRevisions } from './sim-revisions.ts';
 import { SimWatchers } from './sim-watchers.ts';
 import { SimWorkload } from './sim-workload.ts';
 
@@ -70,6 +72,13 @@ export interface SimResult {
   readonly snapshotChunks: number;
   /** Lease grants, keep-alives, revokes and expiries that took effect. */
   readonly leases: SimLeaseStats;
+  /** Ranges and transactions checked against the committed revisions (zero when an earlier check failed). */
+  readonly revisionChecks: RevisionCheckStats;
+}
+
+/** Whether `input` is served by a read (ReadIndex, or a member's applied state) rather than through the log. */
+function isRead(input: KvCommand): boolean {
+  return input.op === 'get' || input.op === 'range';
 }
 
 interface PendingCall {
@@ -123,6 +132,8 @@ class Simulation {
   readonly #watchers: SimWatchers;
   readonly #workload: SimWorkload;
   readonly #leases: SimLeases;
+  readonly #revisions = new SimRevisions();
+  #revisionChecks: RevisionCheckStats = { ranges: 0, txnsSucceeded: 0, txnsFailed: 0, ordered: 0 };
 
   constructor(config: SimConfig) {
     this.#config = config;
@@ -166,8 +177,10 @@ class Simulation {
 
   /** Every write a member applies: the record the watch checker compares against. */
   readonly #onWrite = (member: SimMember, revision: number, events: readonly Event[]): void => {
-    const violation = this.#watchers.recordWrite(member.id, revision, events);
-    if (violation !== undefined) this.#violations.push(violation);
+    const watched = this.#watchers.recordWrite(member.id, revision, events);
+    if (watched !== undefined) this.#violations.push(watched);
+    const recorded = this.#revisions.recordWrite(member.id, revision, events);
+    if (recorded !== undefined) this.#violations.push(recorded);
   };
 
   #newMember(id: NodeId, confState: ConfState): SimMember {
@@ -203,6 +216,7 @@ class Simulation {
       watchRevisions: this.#watchers.eventsReceived,
       snapshotChunks: this.#snapshotChunks,
       leases: this.#leases.stats,
+      revisionChecks: this.#revisionChecks,
     };
   }
 
@@ -225,6 +239,11 @@ class Simulation {
       this.#step();
     }
     if (this.#violations.length === 0) this.#violations.push(...this.#watchers.check());
+    if (this.#violations.length === 0) {
+      const { violations, stats } = this.#revisions.check();
+      this.#violations.push(...violations);
+      this.#revisionChecks = stats;
+    }
     if (this.#violations.length === 0) {
       const leader = this.#operatorHost.leader();
       const leases = leader?.machine.leaseCount ?? 0;
@@ -398,7 +417,7 @@ class Simulation {
     for (const client of this.#clients) {
       const call = client.call;
       const proposed = call?.proposed;
-      if (call === undefined || proposed === undefined || call.operation.input.op !== 'get') continue;
+      if (call === undefined || proposed === undefined || !isRead(call.operation.input)) continue;
       const member = this.#members.get(proposed.member);
       if (proposed.index === undefined) {
         // The request or its confirmation was lost (a leader change): ask again; reads are idempotent.
@@ -406,8 +425,16 @@ class Simulation {
         continue;
       }
       if (member?.node === undefined || member.node.raft.log.applied < proposed.index) continue;
-      this.#answer(client, call, member.machine.execute(call.operation.input));
+      this.#serveRead(client, call, member, true);
     }
+  }
+
+  /** Answers a read from `member`'s applied state (linearizable: after its ReadIndex). */
+  #serveRead(client: SimClient, call: PendingCall, member: SimMember, linearizable: boolean): void {
+    const output = member.machine.execute(call.operation.input);
+    const violation = this.#revisions.served(call.operation, member.machine.revision, linearizable);
+    if (violation !== undefined) this.#violations.push(violation);
+    this.#answer(client, call, output);
   }
 
   /** A snapshot's sender learns the stream failed, as from a real transport. */
@@ -428,10 +455,12 @@ class Simulation {
           ret: Number.POSITIVE_INFINITY,
           output: undefined,
         };
+        const requestId = ++this.#requestId;
         this.#history.push(operation);
+        this.#revisions.issued(operation, requestId);
         client.call = {
           operation,
-          requestId: ++this.#requestId,
+          requestId,
           proposed: undefined,
           deadline: this.#now + this.#config.callTicksMax,
         };
@@ -466,7 +495,7 @@ class Simulation {
   #propose(client: SimClient, call: PendingCall): void {
     // Reads are balanced over members half the time, as etcd clients spread load; a follower forwards the
     // ReadIndex to the leader it knows, which may be a deposed one.
-    const balanced = call.operation.input.op === 'get' && this.#random.int(2) === 0;
+    const balanced = isRead(call.operation.input) && this.#random.int(2) === 0;
     const member = this.#members.get(balanced ? this.#randomMemberId() : client.leaderGuess);
     const node = member?.node;
     if (member === undefined || node === undefined || this.#now < member.pausedUntil) {
@@ -475,7 +504,13 @@ class Simulation {
     }
     try {
       const { input } = call.operation;
-      if (input.op === 'get') {
+      if (input.op === 'range' && (input.serializable || this.#config.bugs.includes('range-stale-read'))) {
+        // A serializable range is served from this member's applied state at once (the
+        // `range-stale-read` test bug serves a linearizable one the same way).
+        this.#serveRead(client, call, member, !input.serializable);
+        return;
+      }
+      if (isRead(input)) {
         node.readIndex(encoder.encode(`read-${call.requestId}`));
         call.proposed = { member: member.id, index: undefined, issuedAt: this.#now };
         return;
@@ -500,6 +535,8 @@ class Simulation {
   }
 
   #onApplied(member: SimMember, entry: Entry, applied: KvApplied | undefined): void {
+    const revisionViolation = this.#revisions.applied(member.id, member.machine.revision, applied);
+    if (revisionViolation !== undefined) this.#violations.push(revisionViolation);
     // State-machine safety (thesis §3.6.3): every member applies the same entry at an index.
     const key = applied === undefined ? '' : `${applied.clientId}/${applied.requestId}`;
     const first = this.#appliedAt.get(entry.index);
@@ -515,7 +552,7 @@ class Simulation {
       const call = client.call;
       if (
         call?.proposed === undefined ||
-        call.operation.input.op === 'get' ||
+        isRead(call.operation.input) ||
         call.proposed.member !== member.id ||
         call.proposed.index !== entry.index
       ) {
