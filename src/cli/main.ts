@@ -97,7 +97,10 @@ program
   .option('--initial-cluster-state <state>', 'new (found a cluster) or existing (join after member add)')
   .option('--tick-ms <n>', 'milliseconds per Raft tick (default 100)')
   .option('--election-ticks <n>', 'ticks per election timeout (default 10)')
-  .option('--snapshot-entries <n>', 'applied entries between snapshots (default 10000)')
+  .option(
+    '--snapshot-entries <n>',
+    'applied entries between snapshots (default 100000; sooner after 64 MiB of log)',
+  )
   .option(
     '--snapshot-catchup-entries <n>',
     'entries kept behind a snapshot for slow followers (default 5000)',

@@ -53,7 +53,7 @@ const SETTINGS = {
   initialClusterState: { kind: 'string', default: 'new' },
   tickMs: { kind: 'integer', default: 100 },
   electionTicks: { kind: 'integer', default: 10 },
-  snapshotEntries: { kind: 'integer', default: 10_000 },
+  snapshotEntries: { kind: 'integer', default: 100_000 },
   snapshotCatchupEntries: { kind: 'integer', default: 5000 },
   logLevel: { kind: 'string', default: 'info' },
   autoCompactionMode: { kind: 'string', default: 'periodic' },

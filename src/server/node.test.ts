@@ -117,6 +117,26 @@ describe('TesseraNode', () => {
     }
   });
 
+  it('snapshots after snapshotLogBytes of log however few the entries, and compacts the log behind it', async () => {
+    const { node, stores } = await singleMember(undefined, {
+      snapshotEntries: 1_000_000,
+      snapshotLogBytes: 64 * 1024,
+      snapshotCatchupEntries: 0,
+    });
+    try {
+      await until(() => node.status().role === 'leader', 'leadership');
+      const value = 'x'.repeat(8 * 1024);
+      for (let i = 0; i < 4; i++) await node.write(put(`small${i}`, value));
+      assert.equal(stores.snapshots.latest(), undefined, '32 KiB of log is under the threshold');
+      for (let i = 0; i < 8; i++) await node.write(put(`big${i}`, value));
+      await until(() => stores.snapshots.latest() !== undefined, 'a snapshot');
+      await node.write(put('after', 'x'));
+      await until(() => stores.log.firstIndex() > 1, 'the log compacted behind the snapshot');
+    } finally {
+      await node.close();
+    }
+  });
+
   it('the leader compacts history automatically, keeping the revisions asked for', async () => {
     const { node } = await singleMember(undefined, {
       autoCompaction: { mode: 'revision', retention: 5, checkIntervalMs: 20 },

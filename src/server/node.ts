@@ -89,8 +89,14 @@ import { WAITERS_MAX, Waiters } from './waiters.ts';
 export const TICK_MS_DEFAULT = 100;
 /** Default ticks per election timeout (so 1-2 s, etcd's default). */
 export const ELECTION_TICKS_SERVER_DEFAULT = 10;
-/** Default applied entries between snapshots. */
-export const SNAPSHOT_ENTRIES_DEFAULT = 10_000;
+/** Default applied entries between snapshots (etcd's `--snapshot-count`). */
+export const SNAPSHOT_ENTRIES_DEFAULT = 100_000;
+/**
+ * Log bytes appended since the last snapshot that start a new one, however
+ * few the entries: the log since the last snapshot is held in memory, so
+ * large values must not wait for the entry count.
+ */
+export const SNAPSHOT_LOG_BYTES_DEFAULT = 64 * 1024 * 1024;
 /** Entries kept in the log behind a snapshot, so slightly slow followers need no snapshot (etcd: 5000). */
 export const SNAPSHOT_CATCHUP_ENTRIES_DEFAULT = 5000;
 /** How long a proposal or read may wait for its outcome. */
@@ -124,6 +130,8 @@ export interface NodeOptions {
   readonly electionTicks?: number;
   readonly snapshotEntries?: number;
   readonly snapshotCatchupEntries?: number;
+  /** Log bytes since the last snapshot that start a new one (default {@link SNAPSHOT_LOG_BYTES_DEFAULT}). */
+  readonly snapshotLogBytes?: number;
   /** Time between progress notifications of an idle watch that asked for them. */
   readonly watchProgressMs?: number;
   /** History the leader keeps before compacting it (default: periodic, one hour). */
@@ -169,6 +177,8 @@ export class TesseraNode {
   readonly #chunkReads = new Map<NodeId, Promise<void>>();
   /** A compaction point a finished snapshot allows, for the loop to carry out (0: none). */
   #compactTo = 0;
+  /** Bytes of entries appended since the last snapshot started. */
+  #logBytesSinceSnapshot = 0;
   readonly #compactor: AutoCompactor;
   /** The term this member leads in (0: it does not), as its compactor last knew. */
   #compactorTerm = 0;
@@ -408,7 +418,10 @@ export class TesseraNode {
       await receiving.commit();
       log.resetTo(ready.snapshot.metadata.index, ready.snapshot.metadata.term);
     }
-    if (ready.entries.length > 0) log.append(ready.entries);
+    if (ready.entries.length > 0) {
+      log.append(ready.entries);
+      for (const entry of ready.entries) this.#logBytesSinceSnapshot += entry.data.length;
+    }
     // A new term or vote must be durable before any message says so; a commit index alone need not be
     // (etcd's MustSync): on restart it is at least what was applied (see start). It is written now and
     // made durable by the next sync.
@@ -608,8 +621,12 @@ export class TesseraNode {
    */
   #maybeSnapshot(): void {
     const every = this.#options.snapshotEntries ?? SNAPSHOT_ENTRIES_DEFAULT;
-    if (this.#snapshotting || this.#closed || this.#state.applied - this.#snapshotIndex < every) return;
+    const bytes = this.#options.snapshotLogBytes ?? SNAPSHOT_LOG_BYTES_DEFAULT;
+    const since = this.#state.applied - this.#snapshotIndex;
+    if (this.#snapshotting || this.#closed || since <= 0) return;
+    if (since < every && this.#logBytesSinceSnapshot < bytes) return;
     this.#snapshotting = true;
+    this.#logBytesSinceSnapshot = 0;
     void this.#takeSnapshot()
       .catch((error: Error) => this.#logger.warn({ error: error.message }, 'snapshot failed; will try again'))
       .finally(() => {
