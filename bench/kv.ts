@@ -170,6 +170,10 @@ class EtcdCluster {
   }
 }
 
+/** The unit of /proc's CPU times. */
+const CLOCK_TICKS_PER_SECOND =
+  Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
 /** CPU time (user + system, µs) the processes used so far, from /proc. */
 function cpuMicros(pids: readonly number[]): number {
   let ticks = 0;
@@ -183,8 +187,7 @@ function cpuMicros(pids: readonly number[]): number {
       // A member that exited used no more.
     }
   }
-  const hz = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-  return (ticks / hz) * 1e6;
+  return (ticks / CLOCK_TICKS_PER_SECOND) * 1e6;
 }
 
 /** Runs one workload in a load-generator process; returns its result and the servers' CPU per operation. */
