@@ -29,6 +29,10 @@ export type ErrorCode =
   | 'PROPOSAL_DROPPED'
   | 'CORRUPT'
   | 'NO_SPACE'
+  | 'FENCED'
+  | 'SESSION_EXPIRED'
+  | 'ELECTION_NOT_LEADER'
+  | 'ELECTION_NO_LEADER'
   | 'INTERNAL';
 
 /** Options shared by every Tessera error. */
@@ -212,6 +216,42 @@ export class CompactedError extends TesseraError {
   }
 }
 
+/**
+ * A fenced write was refused: its fencing token no longer holds its lock
+ * (a newer holder was granted the lock, or the holder's key is gone).
+ * Nothing was written. `details.token` is the token the write carried and
+ * `details.holderToken` the lock's current holder's (0 when none).
+ */
+export class FencedError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('FENCED', message, options);
+  }
+}
+
+/**
+ * A coordination session's lease is gone (expired, revoked, or not renewed
+ * within its TTL): whatever it held (locks, a leadership) is no longer held.
+ */
+export class SessionExpiredError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('SESSION_EXPIRED', message, options);
+  }
+}
+
+/** An election call that needs the leadership (proclaim, resign) from a campaigner that does not hold it. */
+export class ElectionNotLeaderError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('ELECTION_NOT_LEADER', message, options);
+  }
+}
+
+/** An election has no leader now. */
+export class ElectionNoLeaderError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('ELECTION_NO_LEADER', message, options);
+  }
+}
+
 /** An unexpected failure on the remote end; `message` says what it was. */
 export class InternalError extends TesseraError {
   constructor(message: string, options: TesseraErrorOptions = {}) {
@@ -239,6 +279,10 @@ const classesByCode = new Map<string, ErrorConstructorForCode>([
   ['COMPACTED', CompactedError],
   ['PROPOSAL_DROPPED', ProposalDroppedError],
   ['NO_SPACE', NoSpaceError],
+  ['FENCED', FencedError],
+  ['SESSION_EXPIRED', SessionExpiredError],
+  ['ELECTION_NOT_LEADER', ElectionNotLeaderError],
+  ['ELECTION_NO_LEADER', ElectionNoLeaderError],
   ['INTERNAL', InternalError],
 ]);
 

@@ -45,6 +45,7 @@ export {
   ConnectionLostError,
   DeadlineExceededError,
   type ErrorCode,
+  FencedError,
   InvalidArgumentError,
   LimitExceededError,
   NoSpaceError,
@@ -62,6 +63,7 @@ export type {
   CompareResult,
   DeleteRangeResponse,
   Event,
+  Fence,
   KeyValue,
   LeaseGrantResponse,
   LeaseKeepAliveResponse,
@@ -96,6 +98,14 @@ export {
   LeaseClient,
 } from './lease-client.ts';
 export { REQUEST_TIMEOUT_MS_DEFAULT, type RequestOptions } from './request-options.ts';
-export type { DeleteFields, DeleteInput, KeySpan, PutFields, RangeFields, RangeInput } from './requests.ts';
+export type {
+  DeleteFields,
+  DeleteInput,
+  FenceInput,
+  KeySpan,
+  PutFields,
+  RangeFields,
+  RangeInput,
+} from './requests.ts';
 export { type CompareTarget, compare, op } from './txn-ops.ts';
 export type { WatchBatch, WatchOptions } from './watch-client.ts';

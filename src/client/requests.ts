@@ -6,7 +6,7 @@
  * @module
  */
 import { prefixEnd, RANGE_END_ALL } from '../kv/key-span.ts';
-import type { DeleteRangeRequest, PutRequest, RangeRequest } from '../kv/types.ts';
+import type { DeleteRangeRequest, Fence, PutRequest, RangeRequest } from '../kv/types.ts';
 import { type Bytes, toBytes } from './bytes.ts';
 
 /**
@@ -25,6 +25,18 @@ export type RangeFields = Omit<RangeRequest, 'key' | 'rangeEnd'>;
 /** A range read: a key (alone), or a span with any of the store's range fields. */
 export type RangeInput = Bytes | (KeySpan & RangeFields);
 
+/**
+ * A fencing token and the lock it was granted on (as `Mutex.lock()` returns
+ * it): a write carrying it runs only while the token still holds the lock,
+ * else it rejects with `FencedError` and changes nothing.
+ */
+export interface FenceInput {
+  /** The lock's name (its keys are under `lock/`). */
+  readonly lock: Bytes;
+  /** The token the lock was granted with. */
+  readonly token: number;
+}
+
 /** What a put may ask besides its key and value (see {@link PutRequest}). */
 export interface PutFields {
   /** Attach the key to this lease (0 = none). */
@@ -35,6 +47,8 @@ export interface PutFields {
   readonly ignoreValue?: boolean;
   /** Keep the key's current lease (the key must exist). */
   readonly ignoreLease?: boolean;
+  /** Put only while this token holds its lock; else `FencedError`. */
+  readonly fence?: FenceInput;
 }
 
 /** A delete: one key (alone), or a span. */
@@ -44,6 +58,8 @@ export type DeleteInput = Bytes | KeySpan;
 export interface DeleteFields {
   /** Return the deleted keys as they were. */
   readonly prevKv?: boolean;
+  /** Delete only while this token holds its lock; else `FencedError`. */
+  readonly fence?: FenceInput;
 }
 
 const RANGE_FIELDS = [
@@ -103,6 +119,7 @@ export function rangeRequest(input: RangeInput): RangeRequest {
 export function putRequest(key: Bytes, value: Bytes, fields: PutFields = {}): PutRequest {
   const request: Record<string, unknown> = { key: toBytes(key), value: toBytes(value, 'value') };
   copyDefined(fields, PUT_FIELDS, request);
+  if (fields.fence !== undefined) request['fence'] = fenceRequest(fields.fence);
   return request as unknown as PutRequest;
 }
 
@@ -110,7 +127,21 @@ export function putRequest(key: Bytes, value: Bytes, fields: PutFields = {}): Pu
 export function deleteRequest(input: DeleteInput, fields: DeleteFields = {}): DeleteRangeRequest {
   const request: Record<string, unknown> = { ...spanRequest(input) };
   if (fields.prevKv !== undefined) request['prevKv'] = fields.prevKv;
+  if (fields.fence !== undefined) request['fence'] = fenceRequest(fields.fence);
   return request as unknown as DeleteRangeRequest;
+}
+
+/**
+ * The store's fence for `fence` (a transaction takes this form in its
+ * `fence` field).
+ *
+ * @throws {TypeError} when it is not `{ lock, token }`.
+ */
+export function fenceRequest(fence: FenceInput): Fence {
+  if (typeof fence !== 'object' || fence === null) {
+    throw new TypeError('Cannot fence the write: fence must be { lock, token }');
+  }
+  return { lock: toBytes(fence.lock, 'fence.lock'), token: fence.token };
 }
 
 /**

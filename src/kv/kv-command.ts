@@ -25,6 +25,7 @@ import type {
   CompactionRequest,
   Compare,
   DeleteRangeRequest,
+  Fence,
   LeaseCheckpointRequest,
   LeaseGrantRequest,
   LeaseKeepAliveRequest,
@@ -149,8 +150,9 @@ const PUT_READERS = {
   prevKv: flag,
   ignoreValue: flag,
   ignoreLease: flag,
+  fence,
 };
-const DELETE_RANGE_READERS = { key: bytes, rangeEnd: bytes, prevKv: flag };
+const DELETE_RANGE_READERS = { key: bytes, rangeEnd: bytes, prevKv: flag, fence };
 const COMPARE_OPERANDS = {
   version: integer,
   createRevision: integer,
@@ -158,6 +160,14 @@ const COMPARE_OPERANDS = {
   value: bytes,
   lease: integer,
 } as const;
+
+function fence(value: unknown, path: string): Fence {
+  const fields = object(value, path, ['lock', 'token']);
+  return {
+    lock: bytes(required(fields, path, 'lock'), `${path}.lock`),
+    token: integer(required(fields, path, 'token'), `${path}.token`),
+  };
+}
 
 function request<T>(
   value: unknown,
@@ -189,12 +199,13 @@ function compare(value: unknown, path: string): Compare {
 
 function txn(value: unknown, path: string, depth: number): TxnRequest {
   if (depth > TXN_DEPTH_MAX) bad(path, `nests transactions deeper than TXN_DEPTH_MAX (${TXN_DEPTH_MAX})`);
-  const fields = object(value, path, ['compare', 'success', 'failure']);
+  const fields = object(value, path, ['compare', 'success', 'failure', 'fence']);
   const op = (item: unknown, itemPath: string) => requestOp(item, itemPath, depth);
   return pick<TxnRequest>(fields, path, {
     compare: listOf(compare),
     success: listOf(op),
     failure: listOf(op),
+    fence,
   });
 }
 

@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError } from '../base/errors.ts';
 import { compactionStep, startCompaction } from './compactor.ts';
+import { checkFenceAgainstState } from './fence.ts';
 import { checkHistoryRequest, readHistory } from './history-reader.ts';
 import { checkpointLeases, grantLease, keepAliveLease, leaseInfo, revokeLease } from './lease-ops.ts';
 import {
@@ -253,6 +254,7 @@ export class MvccStore {
   put(request: PutRequest): WriteResult<PutResponse> {
     checkPutRequest(request, new RequestBudget('put'));
     checkPutAgainstState(this.#state, request);
+    checkFenceAgainstState(this.#state, request.fence, 'put');
     const writer = new RevisionWriter(this.#state);
     const response = executePut(this.#state, writer, request);
     this.#commit(writer);
@@ -267,6 +269,7 @@ export class MvccStore {
    */
   deleteRange(request: DeleteRangeRequest): WriteResult<DeleteRangeResponse> {
     checkDeleteRangeRequest(request, new RequestBudget('delete range'));
+    checkFenceAgainstState(this.#state, request.fence, 'delete range');
     const writer = new RevisionWriter(this.#state);
     const response = executeDeleteRange(this.#state, writer, request);
     this.#commit(writer);
@@ -286,6 +289,7 @@ export class MvccStore {
   txn(request: TxnRequest): WriteResult<TxnResponse> {
     checkTxnRequest(request, new RequestBudget('run transaction'));
     const state = this.#state;
+    checkFenceAgainstState(state, request.fence, 'run transaction');
     const plan = planTxn(state, request, state.revision);
     checkTxnPlan(state, plan);
     const writer = new RevisionWriter(state);

@@ -10,7 +10,7 @@
  */
 import { InvalidArgumentError, LimitExceededError, TooLargeError } from '../base/errors.ts';
 import { KEY_BYTES_MAX, REQUEST_BYTES_MAX } from './limits.ts';
-import type { Compare, DeleteRangeRequest, PutRequest, RangeRequest } from './types.ts';
+import type { Compare, DeleteRangeRequest, Fence, PutRequest, RangeRequest } from './types.ts';
 
 const SORT_ORDERS: ReadonlySet<string> = new Set(['none', 'ascend', 'descend']);
 const SORT_TARGETS: ReadonlySet<string> = new Set(['key', 'version', 'create', 'mod', 'value']);
@@ -172,6 +172,30 @@ export function checkOptionalFlag(action: string, field: string, value: boolean 
   checkFlag(action, field, value);
 }
 
+/**
+ * Checks a write's fence, when it has one: a map with a lock name (bytes,
+ * not empty, short enough that its keys fit {@link KEY_BYTES_MAX}) and a
+ * token (a revision, so an integer >= 1).
+ *
+ * @throws {InvalidArgumentError} or {LimitExceededError} when it is bad.
+ */
+export function checkFence(action: string, fence: Fence | undefined, budget: RequestBudget): void {
+  if (fence === undefined) return;
+  if (typeof fence !== 'object' || fence === null) {
+    throw new InvalidArgumentError(`Cannot ${action}: fence must be { lock, token }`);
+  }
+  if (!isBytes(fence.lock)) throw new InvalidArgumentError(`Cannot ${action}: fence.lock must be bytes`);
+  if (fence.lock.length === 0) throw new InvalidArgumentError(`Cannot ${action}: fence.lock is empty`);
+  // The lock's keys are `lock/<id>`: a name that leaves no room for them names no lock.
+  checkKeyLength(action, 'fence.lock', fence.lock);
+  budget.spend(fence.lock.length);
+  if (!Number.isSafeInteger(fence.token) || fence.token < 1) {
+    throw new InvalidArgumentError(
+      `Cannot ${action}: fence.token must be an integer >= 1 (a lock key's create revision), got ${describeValue(fence.token)}`,
+    );
+  }
+}
+
 /** @throws {InvalidArgumentError} or {LimitExceededError} or {TooLargeError} on a bad put. */
 export function checkPutRequest(request: PutRequest, budget: RequestBudget): void {
   const action = 'put';
@@ -185,6 +209,7 @@ export function checkPutRequest(request: PutRequest, budget: RequestBudget): voi
   checkFlag(action, 'prevKv', request.prevKv);
   checkFlag(action, 'ignoreValue', request.ignoreValue);
   checkFlag(action, 'ignoreLease', request.ignoreLease);
+  checkFence(action, request.fence, budget);
   // etcd: ErrGRPCValueProvided, ErrGRPCLeaseProvided.
   if (request.ignoreValue === true && value !== undefined && value.length > 0) {
     throw new InvalidArgumentError(`Cannot ${action}: a value is given with ignoreValue`);
@@ -200,6 +225,7 @@ export function checkDeleteRangeRequest(request: DeleteRangeRequest, budget: Req
   checkKey(action, request.key, budget);
   checkRangeEnd(action, request.rangeEnd, budget);
   checkFlag(action, 'prevKv', request.prevKv);
+  checkFence(action, request.fence, budget);
 }
 
 /** @throws {InvalidArgumentError} or {LimitExceededError} or {TooLargeError} on a bad compare. */

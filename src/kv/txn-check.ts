@@ -19,6 +19,7 @@ import { TXN_DEPTH_MAX, TXN_OPS_MAX, TXN_OPS_TOTAL_MAX } from './limits.ts';
 import {
   checkCompare,
   checkDeleteRangeRequest,
+  checkFence,
   checkPutRequest,
   checkRangeRequest,
   describeKey,
@@ -88,6 +89,7 @@ function checkTxnLevel(
   }
   checkListLength('compare', request.compare);
   checkListLength('success', request.success);
+  checkFence(ACTION, request.fence, budget);
   checkListLength('failure', request.failure);
   const compares = request.compare ?? [];
   counter.add(compares.length);

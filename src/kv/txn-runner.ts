@@ -8,6 +8,7 @@
  * @module
  */
 import { compareHolds } from './compare.ts';
+import { checkFenceAgainstState } from './fence.ts';
 import { readRange } from './range-reader.ts';
 import type { RevisionWriter } from './revision-writer.ts';
 import { readRevisionOf, type StoreState } from './store-state.ts';
@@ -44,13 +45,16 @@ export function checkTxnPlan(state: StoreState, plan: TxnPlan): void {
     switch (op.type) {
       case 'put':
         checkPutAgainstState(state, op.request);
+        checkFenceAgainstState(state, op.request.fence, 'run transaction');
         return;
       case 'range':
         readRevisionOf(state, op.request.revision ?? 0, state.revision);
         return;
       case 'deleteRange':
+        checkFenceAgainstState(state, op.request.fence, 'run transaction');
         return;
       case 'txn':
+        checkFenceAgainstState(state, op.request.fence, 'run transaction');
         checkTxnPlan(state, plan.nested.get(place) as TxnPlan);
         return;
     }

@@ -97,6 +97,22 @@ export interface RangeResponse {
   readonly count: number;
 }
 
+/**
+ * A fencing condition on a write: it runs only while `token` holds the lock
+ * named `lock`, else it is refused whole with `FENCED` and nothing changes.
+ * A lock's holders are the keys under `lock` + `/` (the layout of etcd's
+ * and Tessera's mutex recipes); the holder is the live key with the lowest
+ * create revision, and its token is that create revision. A token holds
+ * while its key is that key: once a newer holder was granted the lock, or
+ * the holder's key went (unlock, lease expiry), writes fenced with it fail.
+ */
+export interface Fence {
+  /** The lock's name (its keys are under `lock` + `/`); not empty. */
+  readonly lock: Uint8Array;
+  /** The fencing token the writer was granted: its lock key's create revision. */
+  readonly token: number;
+}
+
 /** A write of one key (etcd `PutRequest`). */
 export interface PutRequest {
   /** The key (must not be empty). */
@@ -111,6 +127,8 @@ export interface PutRequest {
   readonly ignoreValue?: boolean;
   /** Keep the key's current lease (the key must exist). */
   readonly ignoreLease?: boolean;
+  /** Put only while this fencing token holds its lock (see {@link Fence}). */
+  readonly fence?: Fence;
 }
 
 /** The answer to a {@link PutRequest}. */
@@ -129,6 +147,8 @@ export interface DeleteRangeRequest {
   readonly rangeEnd?: Uint8Array;
   /** Return the deleted keys. */
   readonly prevKv?: boolean;
+  /** Delete only while this fencing token holds its lock (see {@link Fence}). */
+  readonly fence?: Fence;
 }
 
 /** The answer to a {@link DeleteRangeRequest}. */
@@ -195,6 +215,13 @@ export interface TxnRequest {
   readonly success?: readonly RequestOp[];
   /** Run otherwise. */
   readonly failure?: readonly RequestOp[];
+  /**
+   * Run at all only while this fencing token holds its lock (see
+   * {@link Fence}); checked before the compares. Puts and deletes inside
+   * may carry fences too: one that fails on the branch taken refuses the
+   * whole transaction.
+   */
+  readonly fence?: Fence;
 }
 
 /** The answer to a {@link TxnRequest}. */

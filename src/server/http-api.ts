@@ -63,6 +63,10 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   PROTOCOL: 400,
   LIMIT_EXCEEDED: 400,
   UNKNOWN_METHOD: 404,
+  FENCED: 409,
+  SESSION_EXPIRED: 409,
+  ELECTION_NOT_LEADER: 409,
+  ELECTION_NO_LEADER: 404,
   COMPACTED: 410,
   TOO_LARGE: 413,
   INTERNAL: 500,
@@ -101,7 +105,7 @@ export interface HttpApiOptions {
 }
 
 /** Fields whose string values are bytes in base64, wherever they appear in a body. */
-const BYTE_FIELDS: ReadonlySet<string> = new Set(['key', 'rangeEnd', 'value']);
+const BYTE_FIELDS: ReadonlySet<string> = new Set(['key', 'rangeEnd', 'value', 'lock']);
 
 /**
  * Registers the HTTP/JSON API on `app`: the routes below, an error handler
