@@ -14,12 +14,22 @@ import type { RequestOptions } from '../client/request-options.ts';
 import { compare, op } from '../client/txn-ops.ts';
 import { compareBytes, keyIdOf } from '../kv/key-span.ts';
 import type { KeyValue } from '../kv/types.ts';
-import { enqueue, prefixOf, retryIdempotent, sessionKey, spanOf, waitForPredecessors } from './keys.ts';
+import {
+  enqueue,
+  prefixOf,
+  retryIdempotent,
+  retryLostAnswer,
+  sessionKey,
+  spanOf,
+  waitForPredecessors,
+} from './keys.ts';
 import type { LockOptions } from './mutex.ts';
 import type { Session } from './session.ts';
 
-/** The leadership a campaign won: what {@link Election.campaign} resolves with. */
+/** The leadership a campaign won: what {@link Election.campaign} resolves with (etcd's `LeaderKey`). */
 export interface Leadership {
+  /** The election's name. */
+  readonly name: Uint8Array;
   /** The leader's key (`NAME/<lease hex>`). */
   readonly key: Uint8Array;
   /** The key's create revision: grows with every new leader (a fencing token for the leadership). */
@@ -91,10 +101,15 @@ export class Election {
     const queued = await retryIdempotent(this.session, options, () =>
       enqueue(this.session, this.#prefix, this.#key, proposal, options),
     );
-    const leadership: Leadership = { key: this.#key, revision: queued.revision, lease: this.session.lease };
+    const leadership: Leadership = {
+      name: this.name,
+      key: this.#key,
+      revision: queued.revision,
+      lease: this.session.lease,
+    };
     try {
       // Queued before (a second campaign): the proposal is the new one.
-      if (!queued.created) await this.#put(leadership, proposal, options);
+      if (!queued.created) await proclaimAs(this.session.client, leadership, proposal, options);
       await waitForPredecessors(this.session, this.#prefix, queued.revision - 1, {
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         ...(deadline === undefined ? {} : { deadline }),
@@ -127,7 +142,12 @@ export class Election {
     if (leadership === undefined) {
       throw new ElectionNotLeaderError('Cannot proclaim: this candidate does not lead the election');
     }
-    await this.#put(leadership, toBytes(value, 'proposal'), options);
+    try {
+      await proclaimAs(this.session.client, leadership, toBytes(value, 'proposal'), options);
+    } catch (error) {
+      if (error instanceof ElectionNotLeaderError) this.#leadership = undefined;
+      throw error;
+    }
   }
 
   /** Steps down (deletes the leader key), letting the next candidate lead. Does nothing when not leading. */
@@ -135,15 +155,7 @@ export class Election {
     const leadership = this.#leadership;
     this.#leadership = undefined;
     if (leadership === undefined) return;
-    await retryIdempotent(this.session, options, () =>
-      this.session.client.kv.txn(
-        {
-          compare: [compare.createRevision(leadership.key, 'equal', leadership.revision)],
-          success: [op.delete(leadership.key)],
-        },
-        options,
-      ),
-    );
+    await resignAs(this.session.client, leadership, options);
   }
 
   /** The current leader of this election. */
@@ -205,27 +217,55 @@ export class Election {
     }
   }
 
-  async #put(leadership: Leadership, value: Uint8Array, options: RequestOptions): Promise<void> {
-    const { succeeded } = await retryIdempotent(this.session, options, () =>
-      this.session.client.kv.txn(
-        {
-          compare: [compare.createRevision(leadership.key, 'equal', leadership.revision)],
-          success: [op.put(leadership.key, value, { lease: leadership.lease })],
-        },
-        options,
-      ),
-    );
-    if (!succeeded) {
-      this.#leadership = undefined;
-      throw new ElectionNotLeaderError(
-        'Cannot proclaim: the leader key is gone (the session lost its lease)',
-      );
-    }
-  }
-
   async #withdraw(): Promise<void> {
     await retryIdempotent(this.session, {}, () => this.session.client.kv.delete(this.#key));
   }
+}
+
+/**
+ * Sets the proposal of the leader `leadership` names, as long as its key is
+ * still the one it created (etcd's v3election `Proclaim`, which takes a
+ * leader key rather than a session: the server-side API uses this).
+ *
+ * @throws {ElectionNotLeaderError} when the leader key is gone.
+ */
+export async function proclaimAs(
+  client: Client,
+  leadership: Leadership,
+  value: Uint8Array,
+  options: RequestOptions = {},
+): Promise<void> {
+  const { succeeded } = await retryLostAnswer(options, () =>
+    client.kv.txn(
+      {
+        compare: [compare.createRevision(leadership.key, 'equal', leadership.revision)],
+        success: [op.put(leadership.key, value, { lease: leadership.lease })],
+      },
+      options,
+    ),
+  );
+  if (!succeeded) {
+    throw new ElectionNotLeaderError(
+      'Cannot proclaim: the leader key is gone (its lease ended, or it resigned)',
+    );
+  }
+}
+
+/** Deletes the leader key `leadership` names, if it is still the one it created (etcd's `Resign`). */
+export async function resignAs(
+  client: Client,
+  leadership: Leadership,
+  options: RequestOptions = {},
+): Promise<void> {
+  await retryLostAnswer(options, () =>
+    client.kv.txn(
+      {
+        compare: [compare.createRevision(leadership.key, 'equal', leadership.revision)],
+        success: [op.delete(leadership.key)],
+      },
+      options,
+    ),
+  );
 }
 
 /** Every candidate key under `prefix` at one revision (read page by page). */

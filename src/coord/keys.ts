@@ -53,17 +53,26 @@ export const IDEMPOTENT_ATTEMPTS_MAX = 5;
  * (`OutcomeUnknownError`): asking twice has the effect of asking once.
  * Stops when the session ends or the signal aborts.
  */
-export async function retryIdempotent<T>(
+export function retryIdempotent<T>(
   session: Session,
   options: { signal?: AbortSignal },
   write: () => Promise<T>,
+): Promise<T> {
+  return retryLostAnswer(options, write, () => session.alive);
+}
+
+/** {@link retryIdempotent} without a session: while `goOn()` holds. */
+export async function retryLostAnswer<T>(
+  options: { signal?: AbortSignal },
+  write: () => Promise<T>,
+  goOn: () => boolean = () => true,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await write();
     } catch (error) {
       const lost = error instanceof OutcomeUnknownError;
-      if (!lost || attempt >= IDEMPOTENT_ATTEMPTS_MAX || options.signal?.aborted === true || !session.alive) {
+      if (!lost || attempt >= IDEMPOTENT_ATTEMPTS_MAX || options.signal?.aborted === true || !goOn()) {
         throw error;
       }
     }

@@ -156,6 +156,16 @@ export class Session {
     }
   }
 
+  /**
+   * Stops renewing the lease without revoking it (etcd's `Orphan`): its
+   * keys stay until the lease's owner revokes it or lets it expire. For a
+   * session made over someone else's lease (`options.lease`) that must
+   * outlive this object. The session counts as closed.
+   */
+  orphan(): void {
+    this.#finish({ reason: 'closed' });
+  }
+
   #finish(end: SessionEnd): void {
     if (this.#end !== undefined) return;
     this.#end = end;

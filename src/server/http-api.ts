@@ -27,9 +27,9 @@ import {
 } from '../base/errors.ts';
 import type { Logger } from '../base/logger.ts';
 import { REQUEST_BYTES_MAX } from '../kv/limits.ts';
-import type { WatchResponse } from '../kv/types.ts';
 import type { CallContext, Validator } from '../transport/service.ts';
 import { callFields, KvService, LeaseService, WatchService } from './api.ts';
+import { type CoordHandlers, ElectionService, LockService } from './coord-api.ts';
 import type { TesseraNode } from './node.ts';
 import type { ClientHandlers } from './serve.ts';
 
@@ -102,10 +102,12 @@ export interface HttpApiOptions {
   readonly handlers: ClientHandlers;
   /** Where unexpected (500) errors are logged. */
   readonly logger?: Logger;
+  /** The lock and election handlers (`coordHandlers` in `coord-api.ts`); their routes are left out without them. */
+  readonly coord?: CoordHandlers;
 }
 
 /** Fields whose string values are bytes in base64, wherever they appear in a body. */
-const BYTE_FIELDS: ReadonlySet<string> = new Set(['key', 'rangeEnd', 'value', 'lock']);
+const BYTE_FIELDS: ReadonlySet<string> = new Set(['key', 'rangeEnd', 'value', 'lock', 'name']);
 
 /**
  * Registers the HTTP/JSON API on `app`: the routes below, an error handler
@@ -125,6 +127,13 @@ const BYTE_FIELDS: ReadonlySet<string> = new Set(['key', 'rangeEnd', 'value', 'l
  * | `POST /v1/lease/timetolive` | `{ id, keys? }` | `LeaseTimeToLiveResponse` |
  * | `POST /v1/lease/leases` | `{}` or none | `{ leases }` |
  * | `POST /v1/watch` | `WatchRequest` + `progressNotify` | NDJSON `WatchResponse`s |
+ * | `POST /v1/lock/lock` | `{ name, lease }` | `{ key, token }` once held |
+ * | `POST /v1/lock/unlock` | `{ key }` | `{ revision }` |
+ * | `POST /v1/election/campaign` | `{ name, lease, value }` | `{ name, key, revision, lease }` once leading |
+ * | `POST /v1/election/proclaim` | `{ leader, value }` | `null` |
+ * | `POST /v1/election/resign` | `{ leader }` | `null` |
+ * | `POST /v1/election/leader` | `{ name }` | the leader's `KeyValue` |
+ * | `POST /v1/election/observe` | `{ name }` | NDJSON `KeyValue`s, one per leadership change |
  * | `GET /v1/status`, `/healthz`, `/metrics` | | status, health, Prometheus text |
  *
  * @example
@@ -137,15 +146,18 @@ const BYTE_FIELDS: ReadonlySet<string> = new Set(['key', 'rangeEnd', 'value', 'l
 export function registerHttpApi(app: FastifyInstance, node: TesseraNode, options: HttpApiOptions): void {
   // Path → the one method it takes, for telling a wrong method (405) from an unknown path (404).
   const allowed = new Map<string, string>();
-  for (const [path, call] of unaryRoutes(options.handlers)) {
+  const routes = unaryRoutes(options.handlers);
+  if (options.coord !== undefined) routes.push(...coordRoutes(options.coord));
+  for (const [path, call] of routes) {
     allowed.set(path, 'POST');
     app.post(path, { bodyLimit: HTTP_BODY_BYTES_MAX }, async (request, reply) => {
       const answer = await call(requestBody(request.body), callContext(request, reply, path));
       return reply.send(bytesToBase64(answer));
     });
   }
-  allowed.set('/v1/watch', 'POST');
-  registerWatchRoute(app, options.handlers);
+  const streams = streamRoutes(options.handlers, options.coord);
+  for (const path of streams.keys()) allowed.set(path, 'POST');
+  registerStreamRoutes(app, streams);
   for (const path of ['/healthz', '/v1/status', '/metrics']) allowed.set(path, 'GET');
   registerMemberRoutes(app, node);
 
@@ -199,6 +211,44 @@ function unaryRoutes({ kv, lease }: ClientHandlers): [string, UnaryRoute][] {
   ];
 }
 
+/** The lock and election routes. */
+function coordRoutes({ lock, election }: CoordHandlers): [string, UnaryRoute][] {
+  const { methods: lockMethods } = LockService;
+  const { methods: electionMethods } = ElectionService;
+  return [
+    route('/v1/lock/lock', lockMethods.lock, lock.lock),
+    route('/v1/lock/unlock', lockMethods.unlock, lock.unlock),
+    route('/v1/election/campaign', electionMethods.campaign, election.campaign),
+    route('/v1/election/proclaim', electionMethods.proclaim, election.proclaim),
+    route('/v1/election/resign', electionMethods.resign, election.resign),
+    route('/v1/election/leader', electionMethods.leader, election.leader),
+  ];
+}
+
+/** A streaming route: the decoded body to the items the handler yields. */
+type StreamRoute = (
+  body: Record<string, unknown>,
+  context: CallContext,
+) => AsyncIterable<unknown> | Iterable<unknown>;
+
+/** The NDJSON routes, by path. */
+function streamRoutes(handlers: ClientHandlers, coord: CoordHandlers | undefined): Map<string, StreamRoute> {
+  const routes = new Map<string, StreamRoute>([
+    [
+      '/v1/watch',
+      (body, context) =>
+        handlers.watch.watch(validated(WatchService.methods.watch, '/v1/watch', body), context),
+    ],
+  ]);
+  if (coord !== undefined) {
+    const path = '/v1/election/observe';
+    routes.set(path, (body, context) =>
+      coord.election.observe(validated(ElectionService.methods.observe, path, body), context),
+    );
+  }
+  return routes;
+}
+
 /** A route that shapes the body as the RPC call (`toCall`), validates it, and runs `handler`. */
 function route<T>(
   path: string,
@@ -226,13 +276,15 @@ function registerMemberRoutes(app: FastifyInstance, node: TesseraNode): void {
   );
 }
 
-/** `POST /v1/watch` (see {@link serveWatch}); streams still open when `app` closes end with an `UNAVAILABLE` line. */
-function registerWatchRoute(app: FastifyInstance, handlers: ClientHandlers): void {
-  // Open watch streams, each with the promise of its end.
+/** The NDJSON routes (see {@link serveStream}); streams still open when `app` closes end with an `UNAVAILABLE` line. */
+function registerStreamRoutes(app: FastifyInstance, routes: ReadonlyMap<string, StreamRoute>): void {
+  // Open streams, each with the promise of its end.
   const streams = new Map<AbortController, Promise<void>>();
-  app.post('/v1/watch', { bodyLimit: HTTP_BODY_BYTES_MAX }, (request, reply) =>
-    serveWatch(request, reply, handlers, streams),
-  );
+  for (const [path, open] of routes) {
+    app.post(path, { bodyLimit: HTTP_BODY_BYTES_MAX }, (request, reply) =>
+      serveStream(request, reply, path, open, streams),
+    );
+  }
   // Before the server stops taking connections: end every stream with its last line written.
   app.addHook('preClose', async () => {
     for (const abort of streams.keys()) {
@@ -371,19 +423,21 @@ function sendError(reply: FastifyReply, error: TesseraError, status: number): Fa
 }
 
 /**
- * `POST /v1/watch`: validates, opens the watch, and waits for its first
- * item (the watcher exists) before answering, so that a refused watch gets
- * a JSON error and its status. Then 200 and one JSON line per item as the
- * node yields it; the stream ends when the watcher does, and an error
- * after the first item is a last line `{"error":{code,message}}`.
+ * A streaming route (`POST /v1/watch`, `/v1/election/observe`): validates,
+ * opens the stream, and waits for its first item (for a watch: the watcher
+ * exists) before answering, so that a refused call gets a JSON error and
+ * its status. Then 200 and one JSON line per item as the handler yields
+ * it; the stream ends when the handler's does, and an error after the
+ * first item is a last line `{"error":{code,message}}`.
  */
-async function serveWatch(
+async function serveStream(
   request: FastifyRequest,
   reply: FastifyReply,
-  handlers: ClientHandlers,
+  path: string,
+  open: StreamRoute,
   streams: Map<AbortController, Promise<void>>,
 ): Promise<void> {
-  const call = validated(WatchService.methods.watch, '/v1/watch', requestBody(request.body));
+  const body = requestBody(request.body);
   const abort = new AbortController();
   const response = reply.raw;
   // The client went away (or the response ended): the node's watch ends and its watcher is cancelled.
@@ -391,10 +445,10 @@ async function serveWatch(
   const context = {
     signal: abort.signal,
     timeRemainingMs: undefined,
-    method: '/v1/watch',
+    method: path,
     remoteAddress: request.ip,
   };
-  const iterator = iteratorOf(handlers.watch.watch(call, context));
+  const iterator = iteratorOf(open(body, context));
   let ended = (): void => {};
   streams.set(abort, new Promise((resolve) => (ended = resolve)));
   try {
@@ -408,7 +462,7 @@ async function serveWatch(
       connection: 'close',
     });
     try {
-      await pumpWatch(first, iterator, response, abort.signal);
+      await pumpStream(first, iterator, response, abort.signal);
     } finally {
       await iterator.return?.(undefined);
       if (!response.destroyed) response.end();
@@ -424,9 +478,9 @@ function iteratorOf<T>(items: AsyncIterable<T> | Iterable<T>): AsyncIterator<T> 
   return Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : items[Symbol.iterator]();
 }
 
-async function pumpWatch(
-  first: IteratorResult<WatchResponse>,
-  iterator: AsyncIterator<WatchResponse> | Iterator<WatchResponse>,
+async function pumpStream(
+  first: IteratorResult<unknown>,
+  iterator: AsyncIterator<unknown> | Iterator<unknown>,
   response: ServerResponse,
   signal: AbortSignal,
 ): Promise<void> {

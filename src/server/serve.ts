@@ -8,9 +8,11 @@
  *
  * @module
  */
+
 import Fastify from 'fastify';
 import { LimitExceededError, NotLeaderError, UnavailableError } from '../base/errors.ts';
 import type { Logger } from '../base/logger.ts';
+import { type Client, connect } from '../client/client.ts';
 import type { KvCommand } from '../kv/kv-command.ts';
 import type { RangeRequest, RangeResponse } from '../kv/types.ts';
 import { ConfChangeType } from '../raft/conf-change.ts';
@@ -25,6 +27,7 @@ import {
   WATCHES_PER_CONNECTION_MAX,
   WatchService,
 } from './api.ts';
+import { coordHandlers, ElectionService, LockService } from './coord-api.ts';
 import { CLIENT_TIMEOUT_MS, withEndpoint } from './endpoints.ts';
 import { registerHttpApi } from './http-api.ts';
 import { TesseraNode } from './node.ts';
@@ -84,9 +87,21 @@ export async function serveNode(
   client.register(WatchService, handlers.watch);
   client.register(ClusterService, handlers.cluster);
   const clientAddress = await client.listen(listen.client);
+  // Locks and elections run the coord recipes through a client of this member's own, made at first use.
+  let coordClient: Promise<Client> | undefined;
+  const ownClient = (): Promise<Client> => {
+    coordClient ??= connect({ endpoints: [clientAddress], logger }).catch((error: unknown) => {
+      coordClient = undefined;
+      throw error;
+    });
+    return coordClient;
+  };
+  const coord = coordHandlers(ownClient);
+  client.register(LockService, coord.lock);
+  client.register(ElectionService, coord.election);
 
   const http = Fastify({ logger: false, forceCloseConnections: 'idle' }); // a graceful stop: idle keep-alive sockets go, requests in flight finish
-  registerHttpApi(http, node, { handlers, logger });
+  registerHttpApi(http, node, { handlers, logger, coord });
   const [httpHost, httpPort] = splitHostPort(listen.http);
   await http.listen({ host: httpHost, port: httpPort });
   const bound = http.server.address();
@@ -96,6 +111,7 @@ export async function serveNode(
     addresses: { peer: peerAddress, client: clientAddress, http: httpAddress },
     async close() {
       await http.close();
+      (await coordClient?.catch(() => undefined))?.close();
       await client.close({ graceMs: 1000 });
       await peerServer.close({ graceMs: 200 });
     },
