@@ -26,12 +26,20 @@ import { memoryBackend } from '../kv/store-state.ts';
 import type { Compare, PutRequest, RequestOp, TxnRequest } from '../kv/types.ts';
 import type { AnyService, Validator } from '../transport/service.ts';
 import { ClusterService, KvService, LeaseService, WatchService } from './api.ts';
+import { ElectionService, LockService } from './coord-api.ts';
 import { encodeKvEntry, kvEntryCommand } from './state.ts';
 
 // ---------------------------------------------------------------------------
 // The validators, and what a refusal may be.
 
-const SERVICES: readonly AnyService[] = [KvService, LeaseService, WatchService, ClusterService];
+const SERVICES: readonly AnyService[] = [
+  KvService,
+  LeaseService,
+  WatchService,
+  ClusterService,
+  LockService,
+  ElectionService,
+];
 
 /** Every validator, by `service.method`. */
 const VALIDATORS: ReadonlyMap<string, Validator<unknown>> = new Map(
@@ -57,7 +65,7 @@ const KV_TYPES: Readonly<Record<string, KvCommand['type']>> = {
 /** What a validator may refuse with: a bad argument, or a limit. */
 const VALIDATOR_CODES: ReadonlySet<ErrorCode> = new Set(['INVALID_ARGUMENT', 'LIMIT_EXCEEDED', 'TOO_LARGE']);
 /** What applying a validated command may fail with: the above, or a compacted revision. */
-const STORE_CODES: ReadonlySet<ErrorCode> = new Set([...VALIDATOR_CODES, 'COMPACTED']);
+const STORE_CODES: ReadonlySet<ErrorCode> = new Set([...VALIDATOR_CODES, 'COMPACTED', 'FENCED']);
 
 type Outcome = { readonly value: unknown } | { readonly code: ErrorCode; readonly message: string };
 
@@ -128,6 +136,7 @@ const FIELD_NAMES = [
   ...['failure', 'target', 'result', 'version', 'createRevision', 'modRevision', 'type'],
   ...['request', 'serializable', 'forwarded', 'ttl', 'id', 'keys', 'startRevision'],
   ...['filters', 'progressNotify', 'name', 'peer', 'client', 'http', 'voter'],
+  ...['fence', 'lock', 'token', 'leader'],
   ...['toString', 'valueOf', 'constructor', '__proto__'],
 ];
 
@@ -198,6 +207,15 @@ const countArb = fc.oneof(
 /** Leases 1 and 2 exist in the store the apply properties seed. */
 const leaseArb = fc.constantFrom(0, 0, 1, 2, 3, 77, -1);
 
+/** Fences naming locks whose keys the store's seeded keys may be (tokens around their revisions). */
+const fenceArb = fc.record(
+  {
+    lock: fc.uint8Array({ min: 0x61, max: 0x64, minLength: 1, maxLength: 2 }),
+    token: fc.integer({ min: 1, max: 30 }),
+  },
+  { noNullPrototype: true },
+);
+
 /** Shape-valid KV requests (what the validators accept; the store may still refuse them). */
 function kvArbitraries(valueArb: fc.Arbitrary<Uint8Array>) {
   const range = fc.record(
@@ -225,11 +243,12 @@ function kvArbitraries(valueArb: fc.Arbitrary<Uint8Array>) {
       prevKv: fc.boolean(),
       ignoreValue: fc.boolean(),
       ignoreLease: fc.boolean(),
+      fence: fenceArb,
     },
     { requiredKeys: ['key'], noNullPrototype: true },
   );
   const deleteRange = fc.record(
-    { key: keyArb, rangeEnd: keyArb, prevKv: fc.boolean() },
+    { key: keyArb, rangeEnd: keyArb, prevKv: fc.boolean(), fence: fenceArb },
     { requiredKeys: ['key'], noNullPrototype: true },
   );
   const compare: fc.Arbitrary<Compare> = fc
@@ -252,6 +271,7 @@ function kvArbitraries(valueArb: fc.Arbitrary<Uint8Array>) {
         compare: fc.array(compare, { maxLength: 3 }),
         success: fc.array(tie('op'), { maxLength: 4 }),
         failure: fc.array(tie('op'), { maxLength: 3 }),
+        fence: fenceArb,
       },
       { requiredKeys: [], noNullPrototype: true },
     ),
@@ -270,6 +290,17 @@ function kvArbitraries(valueArb: fc.Arbitrary<Uint8Array>) {
 const kvValid = kvArbitraries(smallValueArb);
 const idArb = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
 const idCallArb = fc.record({ id: idArb }, { noNullPrototype: true });
+/** Lock and election names, and keys to unlock: bytes, not empty. */
+const nameArb = fc.uint8Array({ minLength: 1, maxLength: 6 });
+const leadershipArb = fc.record(
+  {
+    name: nameArb,
+    key: nameArb,
+    revision: fc.integer({ min: 1, max: 1e9 }),
+    lease: fc.integer({ min: 1, max: 1e9 }),
+  },
+  { noNullPrototype: true },
+);
 const unchanged = (request: unknown) => request;
 const optionalFlags = (names: readonly string[]) =>
   fc.record(Object.fromEntries(names.map((name) => [name, fc.boolean()])), {
@@ -339,6 +370,28 @@ const VALID: Readonly<
     ),
     expected: (call: { voter?: boolean }) => ({ ...call, voter: call.voter === true }),
   },
+  'lock.lock': {
+    arb: fc.record({ name: nameArb, lease: fc.integer({ min: 1, max: 1e9 }) }, { noNullPrototype: true }),
+    expected: unchanged,
+  },
+  'lock.unlock': { arb: fc.record({ key: nameArb }, { noNullPrototype: true }), expected: unchanged },
+  'election.campaign': {
+    arb: fc.record(
+      { name: nameArb, lease: fc.integer({ min: 1, max: 1e9 }), value: smallValueArb },
+      { noNullPrototype: true },
+    ),
+    expected: unchanged,
+  },
+  'election.proclaim': {
+    arb: fc.record({ leader: leadershipArb, value: smallValueArb }, { noNullPrototype: true }),
+    expected: unchanged,
+  },
+  'election.resign': {
+    arb: fc.record({ leader: leadershipArb }, { noNullPrototype: true }),
+    expected: unchanged,
+  },
+  'election.leader': { arb: fc.record({ name: nameArb }, { noNullPrototype: true }), expected: unchanged },
+  'election.observe': { arb: fc.record({ name: nameArb }, { noNullPrototype: true }), expected: unchanged },
   'cluster.memberRemove': { arb: idCallArb, expected: unchanged },
   'cluster.memberPromote': { arb: idCallArb, expected: unchanged },
   'cluster.transferLeadership': { arb: idCallArb, expected: unchanged },
@@ -826,6 +879,12 @@ describe('a validated KV request applied to the store', () => {
       'kv.txn',
       { success: [putOp(key('x')), { type: 'range', request: { key: key('a'), revision: 1 } }] },
       'COMPACTED',
+    ],
+    [
+      'a txn writing, then a put fenced by a token that holds no lock',
+      'kv.txn',
+      { success: [putOp(key('x')), putOp(key('y'), { fence: { lock: key('a'), token: 2 } })] },
+      'FENCED',
     ],
     [
       'a put with a lease that does not exist',

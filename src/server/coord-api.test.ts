@@ -14,11 +14,14 @@ let base: string;
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 const unb64 = (text: string) => Buffer.from(text, 'base64').toString();
 
+// biome-ignore lint/suspicious/noExplicitAny: the JSON bodies of the HTTP API, read field by field
+type Json = any;
+
 async function post(
   path: string,
   body: unknown,
   signal?: AbortSignal,
-): Promise<{ status: number; json: Record<string, any> }> {
+): Promise<{ status: number; json: Json }> {
   const response = await fetch(`${base}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -34,7 +37,7 @@ async function lease(ttl = 10): Promise<number> {
 }
 
 async function keysUnder(prefix: string): Promise<string[]> {
-  const { json } = await post('/v1/kv/range', { key: b64(prefix), rangeEnd: b64(prefix.slice(0, -1) + '0') });
+  const { json } = await post('/v1/kv/range', { key: b64(prefix), rangeEnd: b64(`${prefix.slice(0, -1)}0`) });
   return (json.kvs as { key: string }[]).map((kv) => unb64(kv.key));
 }
 
