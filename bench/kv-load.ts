@@ -9,6 +9,7 @@
  */
 import { Etcd3, type IKeyValue } from 'etcd3';
 import { connect } from '../src/client/index.ts';
+import { closedLoop, type LoopResult, measured, runLoadMain } from './load-loop.ts';
 import { percentile } from './report.ts';
 
 export type Workload =
@@ -37,13 +38,7 @@ export interface LoadSpec {
 }
 
 /** What it measured (latencies in ms; CPU of this process per operation in µs). */
-export interface LoadResult {
-  readonly operations: number;
-  readonly errors: number;
-  readonly opsPerSecond: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly cpuUsPerOp: number;
+export interface LoadResult extends LoopResult {
   /** `watchFanOut`: events delivered to all watchers per second, and the latency from put to delivery. */
   readonly eventsPerSecond?: number;
   readonly deliveryP50Ms?: number;
@@ -138,55 +133,6 @@ function stampedValue(bytes: number): Buffer {
 
 function stampOf(value: Buffer): number {
   return Number(value.subarray(0, value.indexOf(0x3b)).toString('latin1'));
-}
-
-/** Runs `operation` from `concurrency` loops for `durationMs`, recording latencies when asked. */
-async function closedLoop(
-  concurrency: number,
-  durationMs: number,
-  operation: (worker: number, sequence: number) => Promise<void>,
-  latencies: number[] | undefined,
-): Promise<{ operations: number; errors: number }> {
-  let operations = 0;
-  let errors = 0;
-  let sequence = 0;
-  const endAt = performance.now() + durationMs;
-  const loop = async (worker: number): Promise<void> => {
-    while (performance.now() < endAt) {
-      const begin = performance.now();
-      try {
-        await operation(worker, sequence++);
-        latencies?.push(performance.now() - begin);
-        operations++;
-      } catch (error) {
-        if (errors++ === 0) console.error('bench operation failed:', error);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, (_, worker) => loop(worker)));
-  return { operations, errors };
-}
-
-async function measured(
-  spec: LoadSpec,
-  operation: (worker: number, sequence: number) => Promise<void>,
-): Promise<LoadResult> {
-  await closedLoop(spec.concurrency, spec.warmupMs, operation, undefined);
-  const latencies: number[] = [];
-  const cpuBefore = process.cpuUsage();
-  const start = performance.now();
-  const { operations, errors } = await closedLoop(spec.concurrency, spec.measureMs, operation, latencies);
-  const elapsedSeconds = (performance.now() - start) / 1000;
-  const cpu = process.cpuUsage(cpuBefore);
-  const sorted = Float64Array.from(latencies).sort();
-  return {
-    operations,
-    errors,
-    opsPerSecond: operations / elapsedSeconds,
-    p50Ms: percentile(sorted, 0.5),
-    p99Ms: percentile(sorted, 0.99),
-    cpuUsPerOp: (cpu.user + cpu.system) / Math.max(1, operations),
-  };
 }
 
 /**
@@ -302,7 +248,4 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   }
 }
 
-const spec = JSON.parse(process.argv[2] ?? '') as LoadSpec;
-const result = await run(spec);
-console.log(`result=${JSON.stringify(result)}`);
-process.exit(0);
+await runLoadMain(run);

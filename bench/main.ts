@@ -3,6 +3,7 @@
  * with one JSON line.
  */
 import { benchConcurrency } from './concurrency.ts';
+import { benchCoord } from './coord.ts';
 import { benchKv } from './kv.ts';
 import { benchRestart } from './restart.ts';
 import { benchRpc } from './rpc.ts';
@@ -10,6 +11,7 @@ import { benchStorage } from './storage.ts';
 
 const benches: Record<string, () => Promise<void>> = {
   concurrency: benchConcurrency,
+  coord: benchCoord,
   kv: benchKv,
   restart: benchRestart,
   rpc: benchRpc,

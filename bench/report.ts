@@ -17,6 +17,11 @@ export function round(value: number): number {
   return Number(value.toPrecision(3));
 }
 
+/** {@link round}, or NaN for a value that is missing or not finite (a table shows it as `NaN`). */
+export function fixed(value: number | undefined): number {
+  return value === undefined || !Number.isFinite(value) ? Number.NaN : round(value);
+}
+
 /** One row of a benchmark table. */
 export type Row = Record<string, string | number>;
 

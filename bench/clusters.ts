@@ -1,0 +1,268 @@
+/**
+ * What the cluster benchmarks (`kv`, `coord`) share: a 3-member Tessera
+ * cluster and a 3-member etcd cluster (Debian's `etcd-server`, installed
+ * when missing and this runs as root) on loopback, both with fsync on,
+ * started side by side and stopped by PID however the run ends; and the
+ * load-generator processes that drive them, each reporting its own CPU time
+ * per operation beside the servers' (all three members, from /proc).
+ *
+ * `BENCH_MEASURE_MS` (default 5000) sets the measured time of each workload.
+ *
+ * @module
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { freePortBlock, TestCluster } from '../test/helpers/cluster.ts';
+import type { LoopResult } from './load-loop.ts';
+import { fixed } from './report.ts';
+
+/** Measured time of each workload, in milliseconds. */
+export const MEASURE_MS = Number(process.env['BENCH_MEASURE_MS'] ?? 5000);
+/** Time each workload runs before it is measured, in milliseconds. */
+export const WARMUP_MS = 1000;
+/** Tessera members tick like etcd's defaults: 100 ms heartbeat, 1 s election timeout. */
+const TESSERA_FLAGS = ['--tick-ms', '100', '--election-ticks', '10'];
+/** How long the etcd members may take to report healthy, in milliseconds. */
+const ETCD_HEALTHY_TIMEOUT_MS = 30_000;
+
+/** The two clusters every run starts. */
+export type ClusterName = 'tessera' | 'etcd';
+
+/** A running cluster as the workloads see it. */
+export interface ClusterHandle {
+  /** Client addresses `host:port` of every member. */
+  readonly endpoints: string[];
+  /** The members' process ids (for their CPU time). */
+  readonly pids: number[];
+}
+
+/** Installs Debian's etcd-server when `etcd` is missing (root only); throws when it cannot. */
+function ensureEtcd(): void {
+  const found = (): boolean => spawnSync('etcd', ['--version'], { stdio: 'ignore' }).status === 0;
+  if (found()) return;
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      'etcd is not installed and this is not root: install etcd-server (apt-get install etcd-server)',
+    );
+  }
+  console.error('Installing etcd-server with apt-get...');
+  const install = (): boolean =>
+    spawnSync('apt-get', ['install', '-y', 'etcd-server'], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    }).status === 0;
+  if (!install()) {
+    spawnSync('apt-get', ['update'], { stdio: 'inherit' });
+    if (!install()) throw new Error('Cannot install etcd-server with apt-get');
+  }
+  // The package enables a system service; the bench runs its own members only.
+  spawnSync('sh', ['-c', 'systemctl stop etcd 2>/dev/null || pkill -x etcd'], { stdio: 'ignore' });
+  if (!found()) throw new Error('etcd-server installed, but `etcd` is not on the PATH');
+}
+
+/** A 3-member etcd cluster on loopback. */
+class EtcdCluster {
+  readonly endpoints: string[];
+  readonly #children: ChildProcess[] = [];
+  readonly #root: string;
+  #stopping = false;
+
+  private constructor(root: string, endpoints: string[]) {
+    this.#root = root;
+    this.endpoints = endpoints;
+  }
+
+  static async start(): Promise<EtcdCluster> {
+    const root = mkdtempSync(join(tmpdir(), 'tessera-bench-etcd-'));
+    const base = await freePortBlock([0, 1, 10, 11, 20, 21]);
+    const members = [0, 1, 2].map((i) => ({
+      name: `e${i + 1}`,
+      client: `127.0.0.1:${base + 10 * i}`,
+      peer: `127.0.0.1:${base + 10 * i + 1}`,
+    }));
+    const cluster = new EtcdCluster(
+      root,
+      members.map((m) => m.client),
+    );
+    const initial = members.map((m) => `${m.name}=http://${m.peer}`).join(',');
+    for (const member of members) {
+      const child = spawn(
+        'etcd',
+        [
+          `--name=${member.name}`,
+          `--data-dir=${join(root, member.name)}`,
+          `--listen-client-urls=http://${member.client}`,
+          `--advertise-client-urls=http://${member.client}`,
+          `--listen-peer-urls=http://${member.peer}`,
+          `--initial-advertise-peer-urls=http://${member.peer}`,
+          `--initial-cluster=${initial}`,
+          '--initial-cluster-token=tessera-bench',
+          '--initial-cluster-state=new',
+          '--logger=zap',
+          '--log-level=error',
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      const logs: string[] = [];
+      createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => {
+        if (logs.length < 200) logs.push(line);
+      });
+      child.once('exit', (code, signal) => {
+        if (!cluster.#stopping)
+          console.error(`etcd ${member.name} exited (${signal ?? code}):\n${logs.join('\n')}`);
+      });
+      cluster.#children.push(child);
+    }
+    await cluster.#waitHealthy();
+    return cluster;
+  }
+
+  get pids(): number[] {
+    return this.#children.map((child) => child.pid ?? 0);
+  }
+
+  async #waitHealthy(): Promise<void> {
+    const deadline = Date.now() + ETCD_HEALTHY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      const healthy = await Promise.all(
+        this.endpoints.map((endpoint) =>
+          fetch(`http://${endpoint}/health`, { signal: AbortSignal.timeout(500) })
+            .then(async (response) => ((await response.json()) as { health?: string }).health === 'true')
+            .catch(() => false),
+        ),
+      );
+      if (healthy.every(Boolean)) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`The etcd cluster did not become healthy in ${ETCD_HEALTHY_TIMEOUT_MS} ms`);
+  }
+
+  /** Kills every member (by PID) and removes the data. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await Promise.all(
+      this.#children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            child.once('exit', () => resolve());
+            child.kill('SIGKILL');
+          }),
+      ),
+    );
+    rmSync(this.#root, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Starts both clusters, runs `body` with them, and stops them (by PID, data
+ * removed) when it settles or on SIGINT/SIGTERM.
+ *
+ * @throws {Error} when etcd is missing and cannot be installed, or a cluster does not start.
+ */
+export async function withClusters<T>(
+  body: (clusters: Record<ClusterName, ClusterHandle>) => Promise<T>,
+): Promise<T> {
+  ensureEtcd();
+  const tessera = await TestCluster.create(3, TESSERA_FLAGS);
+  let etcd: EtcdCluster | undefined;
+  const cleanup = async (): Promise<void> => {
+    await tessera.destroy();
+    await etcd?.stop();
+  };
+  const onSignal = (): void => {
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await tessera.startAll();
+    await tessera.waitForLeader();
+    etcd = await EtcdCluster.start();
+    return await body({
+      tessera: { endpoints: tessera.endpoints, pids: tessera.members.map((m) => m.process?.pid ?? 0) },
+      etcd: { endpoints: etcd.endpoints, pids: etcd.pids },
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await cleanup();
+  }
+}
+
+/** The unit of /proc's CPU times. */
+const CLOCK_TICKS_PER_SECOND =
+  Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
+/** CPU time (user + system, µs) the processes used so far, from /proc. */
+function cpuMicros(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      // Fields after the command name (which may hold spaces): utime is the 14th field, stime the 15th.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // A member that exited used no more.
+    }
+  }
+  return (ticks / CLOCK_TICKS_PER_SECOND) * 1e6;
+}
+
+/** A load generator's result with the servers' CPU time per operation (µs) beside it. */
+export type MeasuredLoad<Result extends LoopResult = LoopResult> = Result & { serverCpuUsPerOp: number };
+
+/** A measured load's figures for the JSON line: throughput, latency, CPU time per operation, errors. */
+export function loadSummary(result: MeasuredLoad): Record<string, number> {
+  return {
+    opsPerSecond: Math.round(result.opsPerSecond),
+    p50Ms: fixed(result.p50Ms),
+    p99Ms: fixed(result.p99Ms),
+    clientCpuUsPerOp: fixed(result.cpuUsPerOp),
+    serverCpuUsPerOp: fixed(result.serverCpuUsPerOp),
+    errors: result.errors,
+  };
+}
+
+/** What {@link runLoadProcess} needs of a load generator's spec. */
+export interface TimedSpec {
+  readonly warmupMs: number;
+  readonly measureMs: number;
+}
+
+/**
+ * Runs a load generator (`node --import tsx <script> '<spec JSON>'`, which
+ * prints `result=<JSON>`, a {@link LoopResult} or more); returns its result and
+ * the servers' CPU time per operation.
+ *
+ * @param options.what names the run in the error thrown when the generator fails.
+ * @throws {Error} when the generator exits non-zero or prints no result.
+ */
+export async function runLoadProcess<Result extends LoopResult>(
+  script: URL,
+  options: { spec: TimedSpec; serverPids: readonly number[]; what: string },
+): Promise<MeasuredLoad<Result>> {
+  const { spec, serverPids } = options;
+  const serverCpuBefore = cpuMicros(serverPids);
+  const child = spawn(process.execPath, ['--import', 'tsx', script.pathname, JSON.stringify(spec)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const serverCpu = cpuMicros(serverPids) - serverCpuBefore;
+  const match = /^result=(.*)$/m.exec(output);
+  if (code !== 0 || match === null) {
+    throw new Error(`The ${options.what} load generator failed (exit ${code}):\n${output}`);
+  }
+  const result = JSON.parse(match[1] as string) as Result;
+  // Server CPU over the whole load process (warm-up included), per measured-or-warm-up operation.
+  const warmShare = (spec.warmupMs + spec.measureMs) / spec.measureMs;
+  return { ...result, serverCpuUsPerOp: serverCpu / Math.max(1, result.operations * warmShare) };
+}
