@@ -2,9 +2,10 @@
  * The `tessera` command.
  */
 import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, type CommanderError, InvalidArgumentError } from 'commander';
 import { TesseraError } from '../base/errors.ts';
 import { SIM_BUGS, type SimBug } from '../sim/sim-config.ts';
+import type { CoordOptions } from './coord-commands.ts';
 import { runDemo } from './demo.ts';
 import { runSeeds } from './sim.ts';
 
@@ -287,6 +288,42 @@ program
       });
     },
   );
+
+// Bad usage of lock and elect exits 2 whoever finds it (commander or the command), before anything is sent.
+const exitOnUsageError = (error: CommanderError): never => process.exit(error.exitCode === 0 ? 0 : 2);
+const ttlOption = [
+  '--ttl <seconds>',
+  "the session lease's TTL: how long the lock or leadership outlives a holder that died (default 60)",
+] as const;
+
+program
+  .command('lock [name] [command...]')
+  .description(
+    'take a distributed lock and run a command under it (NAME -- CMD ARGS...: exits with its code), or print the key and fencing token and hold the lock until Ctrl-C',
+  )
+  .option(...endpointsOption)
+  .option(...ttlOption)
+  .option('--json', 'without a command: print {"key","token","lease"} as one JSON line')
+  .exitOverride(exitOnUsageError)
+  .action(async (name: string | undefined, command: string[], options: CoordOptions) => {
+    const { runLockCommand } = await import('./coord-commands.ts');
+    await runLockCommand(name, command, options);
+  });
+
+program
+  .command('elect [name] [proposal]')
+  .description(
+    'campaign in an election with PROPOSAL, print every leadership change, and resign on Ctrl-C; --listen only prints',
+  )
+  .option(...endpointsOption)
+  .option(...ttlOption)
+  .option('-l, --listen', 'only observe: print every leadership change')
+  .option('--json', 'print each leader as one JSON line {"key","value","revision","lease"}')
+  .exitOverride(exitOnUsageError)
+  .action(async (name: string | undefined, proposal: string | undefined, options: CoordOptions) => {
+    const { runElectCommand } = await import('./coord-commands.ts');
+    await runElectCommand(name, proposal, options);
+  });
 
 const lease = program
   .command('lease')

@@ -4,41 +4,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { TestCluster } from '../../test/helpers/cluster.ts';
+import { CoordCluster, settledWithin } from '../../test/helpers/coord.ts';
 import { ElectionNoLeaderError, ElectionNotLeaderError, SessionExpiredError } from '../base/errors.ts';
-import { RecordingLogger } from '../base/logger.ts';
-import { type Client, connect, text } from '../client/index.ts';
+import { text } from '../client/index.ts';
 import { Election, type Leader } from './election.ts';
-import { Session } from './session.ts';
 
-let cluster: TestCluster;
-let client: Client;
-const sessions: Session[] = [];
-
-async function session(ttl = 5): Promise<Session> {
-  const created = await Session.create(client, { ttl });
-  sessions.push(created);
-  return created;
-}
-
-async function pendingAfter(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let settled = false;
-  promise.then(
-    () => {
-      settled = true;
-    },
-    () => {
-      settled = true;
-    },
-  );
-  await new Promise((resolve) => setTimeout(resolve, ms));
-  return !settled;
-}
+let coord: CoordCluster;
 
 /** Collects what an observer yields until `count` leaders were seen. */
 async function observed(name: string, count: number, signal: AbortSignal): Promise<Leader[]> {
   const seen: Leader[] = [];
-  for await (const leader of Election.observe(client, name, { signal })) {
+  for await (const leader of Election.observe(coord.client, name, { signal })) {
     seen.push(leader);
     if (seen.length === count) break;
   }
@@ -47,30 +23,19 @@ async function observed(name: string, count: number, signal: AbortSignal): Promi
 
 describe('Election on a cluster', { timeout: 60_000 }, () => {
   before(async () => {
-    cluster = await TestCluster.create(1);
-    await cluster.startAll();
-    await cluster.leader();
-    client = await connect({
-      endpoints: cluster.endpoints,
-      timeoutMs: 10_000,
-      logger: new RecordingLogger(),
-    });
+    coord = await CoordCluster.start();
   });
-  after(async () => {
-    for (const s of sessions) await s.close();
-    client?.close();
-    await cluster?.destroy();
-  });
+  after(() => coord?.close());
 
   it('one leader at a time, in campaign order; proclaim and resign; observers see every change in order', async () => {
-    await assert.rejects(Election.leader(client, 'e1'), ElectionNoLeaderError);
+    await assert.rejects(Election.leader(coord.client, 'e1'), ElectionNoLeaderError);
     const stop = new AbortController();
     const watching = observed('e1', 4, stop.signal);
-    const [a, b] = [new Election(await session(), 'e1'), new Election(await session(), 'e1')];
+    const [a, b] = [new Election(await coord.session(), 'e1'), new Election(await coord.session(), 'e1')];
     const leadA = await a.campaign('a');
     const campaignB = b.campaign('b');
-    assert.equal(await pendingAfter(campaignB, 300), true);
-    assert.equal(text((await Election.leader(client, 'e1')).value), 'a');
+    assert.equal(await settledWithin(campaignB, 300), 'pending');
+    assert.equal(text((await Election.leader(coord.client, 'e1')).value), 'a');
     await a.proclaim('a2');
     assert.equal(text((await b.leader()).value), 'a2');
     await assert.rejects(b.proclaim('b?'), ElectionNotLeaderError);
@@ -85,18 +50,18 @@ describe('Election on a cluster', { timeout: 60_000 }, () => {
       ['a', 'a2', 'b', 'b2'],
     );
     await b.resign();
-    await assert.rejects(Election.leader(client, 'e1'), ElectionNoLeaderError);
+    await assert.rejects(Election.leader(coord.client, 'e1'), ElectionNoLeaderError);
   });
 
   it('a leader whose session is lost is succeeded by the next candidate; it can no longer proclaim', async () => {
-    const doomed = await session(3);
+    const doomed = await coord.session(3);
     const a = new Election(doomed, 'e2');
-    const b = new Election(await session(), 'e2');
+    const b = new Election(await coord.session(), 'e2');
     await a.campaign('a');
     const campaignB = b.campaign('b');
-    await client.lease.revoke(doomed.lease);
+    await coord.client.lease.revoke(doomed.lease);
     await campaignB;
-    assert.equal(text((await Election.leader(client, 'e2')).value), 'b');
+    assert.equal(text((await Election.leader(coord.client, 'e2')).value), 'b');
     await assert.rejects(a.proclaim('a again'), ElectionNotLeaderError);
     await doomed.done;
     await assert.rejects(a.campaign('a'), SessionExpiredError);
@@ -106,7 +71,7 @@ describe('Election on a cluster', { timeout: 60_000 }, () => {
   it('an observer joining with no leader waits for the first, and a second campaign keeps its place with a new proposal', async () => {
     const stop = new AbortController();
     const watching = observed('e3', 2, stop.signal);
-    const a = new Election(await session(), 'e3');
+    const a = new Election(await coord.session(), 'e3');
     await a.campaign('first');
     const again = await a.campaign('second');
     const seen = await watching;

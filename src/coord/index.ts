@@ -1,6 +1,8 @@
 /**
  * Coordination recipes (`tessera/coord`) on the store's leases, revisions,
- * transactions and watches: sessions, mutexes with fencing tokens.
+ * transactions and watches: sessions, mutexes with fencing tokens,
+ * read-write mutexes, semaphores, barriers, elections and software
+ * transactional memory (STM).
  *
  * @example
  * ```ts
@@ -23,10 +25,14 @@ export {
   ElectionNoLeaderError,
   ElectionNotLeaderError,
   FencedError,
+  LimitExceededError,
   SessionExpiredError,
 } from '../base/errors.ts';
+export { Barrier, type BarrierWaitOptions, DOUBLE_BARRIER_COUNT_MAX, DoubleBarrier } from './barrier.ts';
 export { Election, type Leader, type Leadership, type ObserveOptions } from './election.ts';
 export { type LockGrant, type LockOptions, Mutex } from './mutex.ts';
+export { type RWLockGrant, type RWLockMode, RWMutex } from './rw-mutex.ts';
+export { type AcquireOptions, SEMAPHORE_PERMITS_MAX, Semaphore, type SemaphoreGrant } from './semaphore.ts';
 export {
   SESSION_TTL_SECONDS_DEFAULT,
   Session,
@@ -34,3 +40,12 @@ export {
   type SessionEndReason,
   type SessionOptions,
 } from './session.ts';
+export {
+  runStm,
+  STM_KEYS_MAX,
+  STM_RETRIES_MAX_DEFAULT,
+  type Stm,
+  type StmIsolation,
+  type StmOptions,
+  type StmResult,
+} from './stm.ts';

@@ -121,6 +121,7 @@ export class Session {
 
   /** Whether the session still holds its lease (as far as it can tell: see the module note). */
   get alive(): boolean {
+    this.#endIfPastAliveUntil();
     return this.#end === undefined;
   }
 
@@ -135,6 +136,7 @@ export class Session {
    * @throws {SessionExpiredError} when it was lost, {@link CancelledError} when closed.
    */
   checkAlive(what: string): void {
+    this.#endIfPastAliveUntil();
     const end = this.#end;
     if (end === undefined) return;
     throw endError(end, what);
@@ -166,6 +168,16 @@ export class Session {
     this.#finish({ reason: 'closed' });
   }
 
+  /**
+   * Ends the session once the clock passed the time the lease is surely
+   * alive until. The renewal loop finds out only when its timer fires, and
+   * timers fire late in a busy or paused process: whoever asks first must
+   * not be told the session lives when the cluster may have expired it.
+   */
+  #endIfPastAliveUntil(): void {
+    if (this.#end === undefined && Date.now() >= this.#aliveUntil) this.#finish({ reason: 'unreachable' });
+  }
+
   #finish(end: SessionEnd): void {
     if (this.#end !== undefined) return;
     this.#end = end;
@@ -177,7 +189,8 @@ export class Session {
     const stop = this.#ended.signal;
     const intervalMs = Math.max(RENEW_INTERVAL_MIN_MS, (this.ttl * 1000) / 3);
     while (!stop.aborted) {
-      await pause(intervalMs, stop);
+      // After a failed renewal less than an interval may be left: wake by then, to end on time.
+      await pause(Math.min(intervalMs, Math.max(0, this.#aliveUntil - Date.now())), stop);
       if (stop.aborted) return;
       const sentAt = Date.now();
       const remainingMs = this.#aliveUntil - sentAt;
