@@ -7,13 +7,14 @@
  *
  * @module
  */
-import { CancelledError, DeadlineExceededError, OutcomeUnknownError } from '../base/errors.ts';
+import { CompactedError, OutcomeUnknownError } from '../base/errors.ts';
 import { type Bytes, toBytes } from '../client/bytes.ts';
 import type { Client } from '../client/client.ts';
 import { compare, op } from '../client/txn-ops.ts';
 import { prefixEnd } from '../kv/key-span.ts';
 import type { KeyValue } from '../kv/types.ts';
 import type { Session } from './session.ts';
+import { type StopOptions, untilStopped, waitForEvent } from './waiting.ts';
 
 const SEPARATOR = 0x2f; // '/'
 
@@ -133,78 +134,44 @@ export async function enqueue(
  * @throws {SessionExpiredError} or {CancelledError} when the session ends or `signal` aborts.
  * @throws {DeadlineExceededError} when `deadline` (clock ms) passes.
  */
-export async function waitForPredecessors(
+export function waitForPredecessors(
   session: Session,
   prefix: Uint8Array,
   maxCreateRevision: number,
-  options: { signal?: AbortSignal; deadline?: number },
+  options: StopOptions,
 ): Promise<void> {
   const client = session.client;
-  const stop = linkedSignal(session.signal, options.signal, options.deadline);
-  try {
+  return untilStopped(session, 'wait', options, async (stop) => {
     for (;;) {
-      throwIfStopped(stop.signal, session, options.signal);
       const { kvs, revision } = await client.kv.range(
-        {
-          ...spanOf(prefix),
-          maxCreateRevision,
-          sortTarget: 'create',
-          sortOrder: 'descend',
-          limit: 1,
-        },
-        { signal: stop.signal },
+        { ...spanOf(prefix), maxCreateRevision, sortTarget: 'create', sortOrder: 'descend', limit: 1 },
+        { signal: stop },
       );
       const predecessor = kvs[0];
       if (predecessor === undefined) return;
-      await waitForDelete(client, predecessor.key, revision + 1, stop.signal);
+      await waitForDelete(client, predecessor.key, revision + 1, stop);
     }
-  } catch (error) {
-    if (stop.signal.aborted) throwIfStopped(stop.signal, session, options.signal);
-    throw error;
-  } finally {
-    stop.dispose();
-  }
+  });
 }
 
-/** Waits until `key` is deleted at or after `fromRevision`. */
+/**
+ * Waits until `key` is deleted at or after `fromRevision`; resolves too when
+ * that history was compacted meanwhile (the caller reads the state again).
+ */
 export async function waitForDelete(
   client: Client,
   key: Uint8Array,
   fromRevision: number,
   signal: AbortSignal,
 ): Promise<void> {
-  for await (const batch of client.watch(key, { startRevision: fromRevision, filters: ['noPut'], signal })) {
-    if (batch.events.some((event) => event.type === 'delete')) return;
+  try {
+    await waitForEvent(
+      client,
+      key,
+      { fromRevision, signal, filters: ['noPut'] },
+      (event) => event.type === 'delete',
+    );
+  } catch (error) {
+    if (!(error instanceof CompactedError)) throw error;
   }
-  throw new CancelledError('Cannot wait for the key to go: the watch was stopped');
-}
-
-function throwIfStopped(stop: AbortSignal, session: Session, signal: AbortSignal | undefined): void {
-  if (!stop.aborted) return;
-  session.checkAlive('wait');
-  if (signal?.aborted === true) throw new CancelledError('Cannot wait: the signal aborted');
-  throw new DeadlineExceededError('Cannot wait: the deadline passed');
-}
-
-/** A signal aborted by any of the session's end, `signal`, or the clock passing `deadline`. */
-export function linkedSignal(
-  sessionSignal: AbortSignal,
-  signal: AbortSignal | undefined,
-  deadline: number | undefined,
-): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  const abort = (): void => controller.abort();
-  const sources = signal === undefined ? [sessionSignal] : [sessionSignal, signal];
-  for (const source of sources) {
-    if (source.aborted) controller.abort();
-    else source.addEventListener('abort', abort, { once: true });
-  }
-  const timer = deadline === undefined ? undefined : setTimeout(abort, Math.max(0, deadline - Date.now()));
-  return {
-    signal: controller.signal,
-    dispose(): void {
-      clearTimeout(timer);
-      for (const source of sources) source.removeEventListener('abort', abort);
-    },
-  };
 }
