@@ -43,8 +43,8 @@ function tesseraWithInput(
 describe('tessera dev', { timeout: 60_000 }, () => {
   it('starts 3 members, prints them once a leader exists, serves writes, and stops them all on SIGINT', async () => {
     const data = mkdtempSync(join(tmpdir(), 'tessera-dev-'));
-    // `tessera dev` gives member i the ports base+10i (client), +1 (peer), +2 (HTTP).
-    const basePort = await freePortBlock([0, 1, 2, 10, 11, 12, 20, 21, 22]);
+    // `tessera dev` gives member i the ports base+10i (client), +1 (peer), +2 (HTTP), +3 (etcd gRPC).
+    const basePort = await freePortBlock([0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23]);
     const child = spawn(
       process.execPath,
       [BIN, 'dev', '--nodes', '3', '--data', data, '--base-port', String(basePort), '--json'],
@@ -62,13 +62,14 @@ describe('tessera dev', { timeout: 60_000 }, () => {
         child.once('exit', (code) => reject(new Error(`tessera dev exited ${code}`)));
       });
       const { nodes } = JSON.parse(line) as {
-        nodes: { name: string; client: string; peer: string; http: string; pid: number }[];
+        nodes: { name: string; client: string; peer: string; http: string; etcd: string; pid: number }[];
       };
       assert.deepEqual(
         nodes.map((n) => n.name),
         ['n1', 'n2', 'n3'],
       );
       assert.equal(nodes[0]?.client, `127.0.0.1:${basePort}`);
+      assert.equal(nodes[2]?.etcd, `127.0.0.1:${basePort + 23}`);
       for (const node of nodes)
         assert.ok(isProcessAlive(node.pid), `${node.name} (pid ${node.pid}) is running`);
       const endpoints = nodes.map((n) => n.client);

@@ -26,6 +26,8 @@ export interface DevMember {
   readonly client: string;
   readonly peer: string;
   readonly http: string;
+  /** etcd's v3 gRPC API (for etcdctl and etcd clients). */
+  readonly etcd: string;
   pid: number;
 }
 
@@ -35,11 +37,18 @@ export const DEV_READY_TIMEOUT_MS = 30_000;
 /**
  * The `tessera start` arguments (after the script) for one member: its name,
  * data directory and addresses, the founding members (`name=peer,...`), and
- * whether it joins an existing cluster. Shared by `tessera dev`, the process
- * tests and the benchmarks.
+ * whether it joins an existing cluster; `--listen-etcd` when the member has
+ * an `etcd` address. Shared by `tessera dev`, the process tests and the
+ * benchmarks.
  */
 export function startArgs(
-  member: { readonly name: string; readonly peer: string; readonly client: string; readonly http: string },
+  member: {
+    readonly name: string;
+    readonly peer: string;
+    readonly client: string;
+    readonly http: string;
+    readonly etcd?: string | undefined;
+  },
   options: {
     readonly data: string;
     readonly initialCluster: string;
@@ -59,6 +68,7 @@ export function startArgs(
     member.client,
     '--listen-http',
     member.http,
+    ...(member.etcd === undefined ? [] : ['--listen-etcd', member.etcd]),
     '--initial-cluster',
     options.initialCluster,
     '--initial-cluster-state',
@@ -68,7 +78,10 @@ export function startArgs(
   ];
 }
 
-/** Ports of member `i` (0-based): client, peer and HTTP, 10 apart per member (n1 gets etcd's 2379/2380). */
+/**
+ * Ports of member `i` (0-based): client, peer, HTTP and etcd gRPC, 10 apart
+ * per member (n1 gets 2379/2380/2381/2382).
+ */
 export function devMembers(nodes: number, basePort: number): DevMember[] {
   return Array.from({ length: nodes }, (_, i) => {
     const port = basePort + 10 * i;
@@ -77,6 +90,7 @@ export function devMembers(nodes: number, basePort: number): DevMember[] {
       client: `127.0.0.1:${port}`,
       peer: `127.0.0.1:${port + 1}`,
       http: `127.0.0.1:${port + 2}`,
+      etcd: `127.0.0.1:${port + 3}`,
       pid: 0,
     };
   });
@@ -174,7 +188,14 @@ export async function runDev(options: DevOptions): Promise<void> {
   if (options.json) {
     console.log(
       JSON.stringify({
-        nodes: members.map(({ name, client, peer, http, pid }) => ({ name, client, peer, http, pid })),
+        nodes: members.map(({ name, client, peer, http, etcd, pid }) => ({
+          name,
+          client,
+          peer,
+          http,
+          etcd,
+          pid,
+        })),
       }),
     );
   } else {
@@ -182,11 +203,16 @@ export async function runDev(options: DevOptions): Promise<void> {
       `Tessera dev cluster: ${members.length} members, leader ${leader.leaderName ?? leader.leaderId}`,
     );
     for (const m of members)
-      console.log(`  ${m.name}  client ${m.client}  peer ${m.peer}  http http://${m.http}  pid ${m.pid}`);
+      console.log(
+        `  ${m.name}  client ${m.client}  peer ${m.peer}  http http://${m.http}  etcd ${m.etcd}  pid ${m.pid}`,
+      );
     const endpoints = members.map((m) => m.client).join(',');
     console.log(`\nTry:  npx tessera put greeting hello --endpoints ${endpoints}`);
     console.log(`      npx tessera get greeting --endpoints ${endpoints}`);
     console.log(`      npx tessera status --endpoints ${endpoints}`);
+    console.log(
+      `      ETCDCTL_API=3 etcdctl --endpoints ${members.map((m) => m.etcd).join(',')} get greeting`,
+    );
     console.log('Ctrl-C stops the cluster; data stays in', resolve(options.data));
   }
 }

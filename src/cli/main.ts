@@ -94,6 +94,10 @@ program
     '--listen-http <host:port>',
     'HTTP address for /healthz, /v1/status, /metrics (default 127.0.0.1:2381)',
   )
+  .option(
+    '--listen-etcd <host:port>',
+    "etcd v3 gRPC address, for etcdctl and etcd's clients (default: none, not served)",
+  )
   .option('--initial-cluster <list>', 'founding members: name=peerHost:port,...')
   .option('--initial-cluster-state <state>', 'new (found a cluster) or existing (join after member add)')
   .option('--tick-ms <n>', 'milliseconds per Raft tick (default 100)')
@@ -128,8 +132,8 @@ program
   .description('start a local cluster of member processes, print their endpoints, stop them on Ctrl-C')
   .option('--nodes <n>', 'members', positiveInteger, 3)
   .option('--data <dir>', 'data directory (one folder per member)', '.tessera')
-  .option('--base-port <port>', "first member's client port; each member takes 3 ports, 10 apart", port, 2379)
-  .option('--json', 'once ready, print one JSON line {"nodes":[{name,client,peer,http,pid}]}')
+  .option('--base-port <port>', "first member's client port; each member takes 4 ports, 10 apart", port, 2379)
+  .option('--json', 'once ready, print one JSON line {"nodes":[{name,client,peer,http,etcd,pid}]}')
   .option('--log-level <level>', "members' log level", 'warn')
   .action(
     async (options: { nodes: number; data: string; basePort: number; json?: boolean; logLevel: string }) => {

@@ -2,8 +2,8 @@
  * `tessera start`: runs one member (the etcd way), until SIGTERM or SIGINT.
  *
  * Prints one JSON line to stdout once it serves:
- * `{"ready":true,"name","id","peer","client","http","pid"}`; logs are JSON
- * lines (pino) on stderr.
+ * `{"ready":true,"name","id","peer","client","http","etcd"?,"pid"}` (`etcd`
+ * with `--listen-etcd`); logs are JSON lines (pino) on stderr.
  *
  * @module
  */
@@ -101,7 +101,8 @@ export async function runStart(flags: StartFlags): Promise<void> {
     snapshotCatchupEntries: config.snapshotCatchupEntries,
     autoCompaction: config.autoCompaction,
   });
-  const listeners = await serveNode(node, peer.server, peer.address, self, logger);
+  const listen = { ...self, ...(config.listenEtcd === undefined ? {} : { etcd: config.listenEtcd }) };
+  const listeners = await serveNode(node, peer.server, peer.address, listen, logger);
   logger.info({ ...listeners.addresses, id: node.id }, 'member serving');
   console.log(
     JSON.stringify({ ready: true, name: config.name, id: node.id, ...listeners.addresses, pid: process.pid }),

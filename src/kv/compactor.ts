@@ -39,7 +39,7 @@ export function startCompaction(state: StoreState, revision: number): void {
   if (revision > state.revision) {
     throw new InvalidArgumentError(
       `Cannot compact at revision ${revision}: the current revision is ${state.revision}`,
-      { details: { revision, currentRevision: state.revision } },
+      { details: { revision, currentRevision: state.revision, reason: 'FUTURE_REVISION' } },
     );
   }
   state.compactRevision = revision;

@@ -149,7 +149,7 @@ export function checkHistoryRequest(state: StoreState, request: HistoryRequest):
   if (endRevision > state.revision) {
     throw new InvalidArgumentError(
       `Cannot ${action} through revision ${endRevision}: the current revision is ${state.revision}`,
-      { details: { revision: endRevision, currentRevision: state.revision } },
+      { details: { revision: endRevision, currentRevision: state.revision, reason: 'FUTURE_REVISION' } },
     );
   }
   const eventsMax = positiveAtMost(action, 'eventsMax', request.eventsMax, HISTORY_EVENTS_PER_READ_MAX);

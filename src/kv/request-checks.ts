@@ -66,7 +66,11 @@ function isBytes(value: unknown): value is Uint8Array {
  */
 export function checkKey(action: string, key: Uint8Array, budget: RequestBudget): void {
   if (!isBytes(key)) throw new InvalidArgumentError(`Cannot ${action}: the key must be bytes`);
-  if (key.length === 0) throw new InvalidArgumentError(`Cannot ${action}: the key is empty`);
+  if (key.length === 0) {
+    throw new InvalidArgumentError(`Cannot ${action}: the key is empty`, {
+      details: { reason: 'EMPTY_KEY' },
+    });
+  }
   checkKeyLength(action, 'key', key);
   budget.spend(key.length);
 }
@@ -212,10 +216,14 @@ export function checkPutRequest(request: PutRequest, budget: RequestBudget): voi
   checkFence(action, request.fence, budget);
   // etcd: ErrGRPCValueProvided, ErrGRPCLeaseProvided.
   if (request.ignoreValue === true && value !== undefined && value.length > 0) {
-    throw new InvalidArgumentError(`Cannot ${action}: a value is given with ignoreValue`);
+    throw new InvalidArgumentError(`Cannot ${action}: a value is given with ignoreValue`, {
+      details: { reason: 'VALUE_PROVIDED' },
+    });
   }
   if (request.ignoreLease === true && (request.lease ?? 0) !== 0) {
-    throw new InvalidArgumentError(`Cannot ${action}: a lease is given with ignoreLease`);
+    throw new InvalidArgumentError(`Cannot ${action}: a lease is given with ignoreLease`, {
+      details: { reason: 'LEASE_PROVIDED' },
+    });
   }
 }
 

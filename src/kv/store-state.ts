@@ -181,7 +181,7 @@ export function readRevisionOf(state: StoreState, requested: number, currentRevi
   if (requested > currentRevision) {
     throw new InvalidArgumentError(
       `Cannot read at revision ${requested}: the current revision is ${currentRevision}`,
-      { details: { revision: requested, currentRevision } },
+      { details: { revision: requested, currentRevision, reason: 'FUTURE_REVISION' } },
     );
   }
   if (requested < state.compactRevision) {

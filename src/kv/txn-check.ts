@@ -46,7 +46,7 @@ class OpCounter {
     if (this.total > TXN_OPS_TOTAL_MAX) {
       throw new LimitExceededError(
         `Cannot ${ACTION}: it holds more than ${TXN_OPS_TOTAL_MAX} compares and requests in all (TXN_OPS_TOTAL_MAX)`,
-        { details: { limit: TXN_OPS_TOTAL_MAX } },
+        { details: { limit: TXN_OPS_TOTAL_MAX, reason: 'TOO_MANY_OPS' } },
       );
     }
   }
@@ -58,7 +58,7 @@ function checkListLength(name: string, list: readonly unknown[] | undefined): vo
   if (list.length > TXN_OPS_MAX) {
     throw new LimitExceededError(
       `Cannot ${ACTION}: ${name} holds ${list.length} entries, more than TXN_OPS_MAX (${TXN_OPS_MAX})`,
-      { details: { limit: TXN_OPS_MAX } },
+      { details: { limit: TXN_OPS_MAX, reason: 'TOO_MANY_OPS' } },
     );
   }
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { InvalidArgumentError } from '../base/errors.ts';
+import { InternalError, InvalidArgumentError, TesseraError } from '../base/errors.ts';
 import { checkedCommand } from '../kv/kv-command.ts';
 import { LEASE_TTL_SECONDS_MAX } from '../kv/limits.ts';
 import type {
@@ -29,7 +29,7 @@ import type {
 } from '../kv/types.ts';
 import { checkWatchRequest } from '../kv/watcher.ts';
 import type { Message, NodeId } from '../raft/types.ts';
-import { defineService, serverStream, unary } from '../transport/service.ts';
+import { defineService, serverStream, unary, type Validator } from '../transport/service.ts';
 import { checkMemberName, type MemberInfo } from './member.ts';
 
 const encoder = new TextEncoder();
@@ -78,6 +78,30 @@ export function callFields(call: unknown, allowed: readonly string[]): Record<st
     if (!allowed.includes(name)) throw new InvalidArgumentError(`Unknown field ${JSON.stringify(name)}`);
   }
   return fields;
+}
+
+/**
+ * A call checked by its method's validator, for a front door other than
+ * the native RPC (which runs the validator itself): a typed refusal keeps
+ * its code (`TOO_LARGE`, `LIMIT_EXCEEDED`...), anything else is
+ * `INVALID_ARGUMENT`, as on the native RPC. `path` names the call in the
+ * message.
+ *
+ * @throws {InternalError} when the method has no validator.
+ */
+export function validated<T>(
+  method: { readonly validate: Validator<T> | undefined },
+  path: string,
+  call: unknown,
+): T {
+  const validate = method.validate;
+  if (validate === undefined) throw new InternalError(`Cannot call ${path}: its method has no validator`);
+  try {
+    return validate(call);
+  } catch (error) {
+    if (error instanceof TesseraError) throw error;
+    throw new InvalidArgumentError(`Cannot call ${path}: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** A request of `type`, shape-checked as the log would (see `kv-command.ts`). */
@@ -181,6 +205,10 @@ export const LeaseService = defineService('lease', {
       if (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl < 0 || ttl > LEASE_TTL_SECONDS_MAX) {
         throw new InvalidArgumentError(
           `ttl must be an integer number of seconds in [0, ${LEASE_TTL_SECONDS_MAX}]`,
+          // etcd answers a TTL past its maximum (the same 9e9 s) with its own error.
+          typeof ttl === 'number' && ttl > LEASE_TTL_SECONDS_MAX
+            ? { details: { reason: 'LEASE_TTL_TOO_LARGE' } }
+            : {},
         );
       }
       return { ttl, id: fields['id'] === undefined ? 0 : leaseId(fields['id'], true) };

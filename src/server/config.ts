@@ -20,6 +20,8 @@ export interface NodeConfig {
   readonly listenPeer: string;
   readonly listenClient: string;
   readonly listenHttp: string;
+  /** Where etcd's v3 gRPC API listens (`--listen-etcd`); undefined: it is not served. */
+  readonly listenEtcd: string | undefined;
   /** Founding members: name → peer address. */
   readonly initialCluster: ReadonlyMap<string, string>;
   readonly initialClusterState: 'new' | 'existing';
@@ -49,6 +51,7 @@ const SETTINGS = {
   listenPeer: { kind: 'address', default: '127.0.0.1:2380' },
   listenClient: { kind: 'address', default: '127.0.0.1:2379' },
   listenHttp: { kind: 'address', default: '127.0.0.1:2381' },
+  listenEtcd: { kind: 'address', default: '' },
   initialCluster: { kind: 'string', default: '' },
   initialClusterState: { kind: 'string', default: 'new' },
   tickMs: { kind: 'integer', default: 100 },
@@ -233,6 +236,7 @@ export function resolveConfig(sources: {
     listenPeer,
     listenClient: address('listenClient'),
     listenHttp: address('listenHttp'),
+    listenEtcd: string('listenEtcd') === '' ? undefined : address('listenEtcd'),
     initialCluster,
     initialClusterState,
     tickMs: integer('tickMs', 1, 10_000),

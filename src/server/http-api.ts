@@ -17,7 +17,6 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   type ErrorCode,
-  InternalError,
   InvalidArgumentError,
   RemoteError,
   TesseraError,
@@ -28,7 +27,7 @@ import {
 import type { Logger } from '../base/logger.ts';
 import { REQUEST_BYTES_MAX } from '../kv/limits.ts';
 import type { CallContext, Validator } from '../transport/service.ts';
-import { callFields, KvService, LeaseService, WatchService } from './api.ts';
+import { callFields, KvService, LeaseService, validated, WatchService } from './api.ts';
 import { type CoordHandlers, ElectionService, LockService } from './coord-api.ts';
 import type { TesseraNode } from './node.ts';
 import type { ClientHandlers } from './serve.ts';
@@ -351,26 +350,6 @@ function bytesToBase64(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(bytesToBase64);
   if (value === null || typeof value !== 'object') return value;
   return Object.fromEntries(Object.entries(value).map(([name, field]) => [name, bytesToBase64(field)]));
-}
-
-/**
- * A call checked by its RPC method's validator; a typed refusal keeps its
- * code (`TOO_LARGE`, `LIMIT_EXCEEDED`...), anything else is
- * `INVALID_ARGUMENT`, as on the native RPC.
- */
-function validated<T>(
-  method: { readonly validate: Validator<T> | undefined },
-  path: string,
-  call: unknown,
-): T {
-  const validate = method.validate;
-  if (validate === undefined) throw new InternalError(`Cannot call ${path}: its method has no validator`);
-  try {
-    return validate(call);
-  } catch (error) {
-    if (error instanceof TesseraError) throw error;
-    throw new InvalidArgumentError(`Cannot call ${path}: ${(error as Error).message}`, { cause: error });
-  }
 }
 
 /** What a handler is told of its HTTP call; the signal aborts when the response closes (the client went away). */

@@ -225,6 +225,11 @@ export class TesseraNode {
     this.#updatePeers();
   }
 
+  /** The founding members this member was started with (`--initial-cluster`): name → peer address. */
+  get initialCluster(): ReadonlyMap<string, string> {
+    return this.#options.initialCluster;
+  }
+
   /** Opens a member from its stores and state; founds the cluster on first start when `new`. */
   static async start(options: NodeOptions): Promise<TesseraNode> {
     const { stores, state } = options;
@@ -698,7 +703,11 @@ export class TesseraNode {
     const raft = this.#raw.raft;
     if (raft.role !== 'leader' && forward) {
       const leader = raft.lead;
-      if (leader === NONE) throw new UnavailableError('Cannot propose: no leader is known; retry');
+      if (leader === NONE) {
+        throw new UnavailableError('Cannot propose: no leader is known; retry', {
+          details: { reason: 'NO_LEADER' },
+        });
+      }
       const answer = await this.#transport.propose(leader, data);
       await this.waitApplied(answer.index);
       return { index: answer.index, outcome: answer.output ?? undefined };

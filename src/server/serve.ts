@@ -1,15 +1,17 @@
 /**
  * A member's listeners: the peer port (Raft messages and forwarded
  * proposals), the client port (`kv`, `lease`, `watch` and `cluster`
- * services) and the HTTP port (the HTTP/JSON API of `http-api.ts`, with
- * `/healthz`, `/v1/status` and `/metrics`), all bound where the
- * configuration says (127.0.0.1 by default). Both client front doors serve
- * the same handlers ({@link clientHandlers}).
+ * services), the HTTP port (the HTTP/JSON API of `http-api.ts`, with
+ * `/healthz`, `/v1/status` and `/metrics`) and, when configured, the etcd
+ * port (etcd's v3 gRPC API, `src/api/etcd/`), all bound where the
+ * configuration says (127.0.0.1 by default). Every client front door
+ * serves the same handlers ({@link clientHandlers}).
  *
  * @module
  */
 
 import Fastify from 'fastify';
+import { type EtcdServer, startEtcdServer } from '../api/etcd/server.ts';
 import { LimitExceededError, NotLeaderError, UnavailableError } from '../base/errors.ts';
 import type { Logger } from '../base/logger.ts';
 import { type Client, connect } from '../client/client.ts';
@@ -37,6 +39,8 @@ export interface ListenAddresses {
   readonly peer: string;
   readonly client: string;
   readonly http: string;
+  /** etcd's v3 gRPC API; none when absent. */
+  readonly etcd?: string;
 }
 
 /** The running listeners of a member. */
@@ -106,10 +110,20 @@ export async function serveNode(
   await http.listen({ host: httpHost, port: httpPort });
   const bound = http.server.address();
   const httpAddress = typeof bound === 'object' && bound !== null ? `${httpHost}:${bound.port}` : listen.http;
+  const etcd: EtcdServer | undefined =
+    listen.etcd === undefined
+      ? undefined
+      : await startEtcdServer(node, handlers, { address: listen.etcd, logger, coord });
 
   return {
-    addresses: { peer: peerAddress, client: clientAddress, http: httpAddress },
+    addresses: {
+      peer: peerAddress,
+      client: clientAddress,
+      http: httpAddress,
+      ...(etcd === undefined ? {} : { etcd: etcd.address }),
+    },
     async close() {
+      await etcd?.close();
       await http.close();
       (await coordClient?.catch(() => undefined))?.close();
       await client.close({ graceMs: 1000 });
@@ -129,7 +143,7 @@ export interface ClientHandlersOptions {
   readonly watchesPerConnectionMax?: number;
 }
 
-/** The handlers of the services clients call, shared by every front door (native RPC, HTTP/JSON). */
+/** The handlers of the services clients call, shared by every front door (native RPC, HTTP/JSON, etcd gRPC). */
 export interface ClientHandlers {
   readonly kv: ServiceHandlers<typeof KvService>;
   readonly lease: ServiceHandlers<typeof LeaseService>;

@@ -68,6 +68,8 @@ export interface TestMember {
   readonly peer: string;
   readonly client: string;
   readonly http: string;
+  /** etcd's v3 gRPC API, when the cluster was created with `etcd: true`. */
+  readonly etcd: string | undefined;
   readonly data: string;
   process: ChildProcess | undefined;
   /** stderr lines (JSON logs), for diagnosis. */
@@ -79,15 +81,28 @@ export class TestCluster {
   readonly members: TestMember[] = [];
   readonly root: string;
   readonly #extraFlags: string[];
+  readonly #etcd: boolean;
 
-  private constructor(root: string, extraFlags: string[]) {
+  private constructor(root: string, extraFlags: string[], etcd: boolean) {
     this.root = root;
     this.#extraFlags = extraFlags;
+    this.#etcd = etcd;
   }
 
-  /** Creates (but does not start) `size` members. */
-  static async create(size: number, extraFlags: string[] = []): Promise<TestCluster> {
-    const cluster = new TestCluster(mkdtempSync(join(tmpdir(), 'tessera-cluster-')), extraFlags);
+  /**
+   * Creates (but does not start) `size` members; with `etcd`, each also
+   * serves etcd's v3 gRPC API (`--listen-etcd`, the member's `etcd`).
+   */
+  static async create(
+    size: number,
+    extraFlags: string[] = [],
+    options: { readonly etcd?: boolean } = {},
+  ): Promise<TestCluster> {
+    const cluster = new TestCluster(
+      mkdtempSync(join(tmpdir(), 'tessera-cluster-')),
+      extraFlags,
+      options.etcd === true,
+    );
     for (let i = 1; i <= size; i++) await cluster.define(`m${i}`);
     return cluster;
   }
@@ -99,6 +114,7 @@ export class TestCluster {
       peer: `127.0.0.1:${await freePort()}`,
       client: `127.0.0.1:${await freePort()}`,
       http: `127.0.0.1:${await freePort()}`,
+      etcd: this.#etcd ? `127.0.0.1:${await freePort()}` : undefined,
       data: join(this.root, name),
       process: undefined,
       logs: [],
@@ -115,6 +131,11 @@ export class TestCluster {
 
   get endpoints(): string[] {
     return this.members.map((m) => m.client);
+  }
+
+  /** The members' etcd gRPC addresses (empty unless created with `etcd: true`). */
+  get etcdEndpoints(): string[] {
+    return this.members.flatMap((m) => (m.etcd === undefined ? [] : [m.etcd]));
   }
 
   /** Starts a member process and resolves once it prints its ready line. */

@@ -1,0 +1,99 @@
+/**
+ * The etcd v3 front door: a gRPC server (`@grpc/grpc-js`) speaking etcd's
+ * wire protocol (`proto/`), so that `etcdctl` and etcd's client libraries
+ * work against a Tessera member unchanged. One file per etcd service, each
+ * a thin adapter onto the handlers every front door shares
+ * (`clientHandlers` in `server/serve.ts`); this file binds them.
+ *
+ * Served now: `etcdserverpb.KV` (`kv-service.ts`) and `etcdserverpb.Lease`
+ * (`lease-service.ts`). The other services of the protocol answer
+ * `UNIMPLEMENTED` until their adapters are added here.
+ *
+ * @module
+ */
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { Logger } from '../../base/logger.ts';
+import { COMMAND_BYTES_MAX } from '../../kv/kv-command.ts';
+import type { CoordHandlers } from '../../server/coord-api.ts';
+import type { TesseraNode } from '../../server/node.ts';
+import type { ClientHandlers } from '../../server/serve.ts';
+import { responseHeaders } from './header.ts';
+import { kvService } from './kv-service.ts';
+import { leaseService } from './lease-service.ts';
+import { etcdService } from './proto.ts';
+
+/**
+ * Largest request message: the largest KV command the log takes
+ * (`COMMAND_BYTES_MAX`: 1.5 MiB of keys and values plus 512 KiB), as etcd
+ * takes `--max-request-bytes` plus 512 KiB of gRPC overhead. A larger
+ * message is refused by gRPC (`RESOURCE_EXHAUSTED`) before it is decoded.
+ */
+export const ETCD_REQUEST_MESSAGE_BYTES_MAX = COMMAND_BYTES_MAX;
+
+/** How long {@link EtcdServer.close} lets calls in flight finish before cutting them off. */
+export const ETCD_CLOSE_GRACE_MS = 1000;
+
+/** Options of {@link startEtcdServer}. */
+export interface EtcdServerOptions {
+  /** `host:port` to listen on; port 0 picks a free one. */
+  readonly address: string;
+  /** Where failed calls that are not the caller's fault are logged. */
+  readonly logger: Logger;
+  /** The lock and election handlers, for the Lock and Election adapters once they are added. */
+  readonly coord?: CoordHandlers;
+}
+
+/** A running etcd front door. */
+export interface EtcdServer {
+  /** The bound `host:port` (the real port when 0 was asked for). */
+  readonly address: string;
+  /** Stops taking calls, lets those in flight finish for {@link ETCD_CLOSE_GRACE_MS}, then ends the rest. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves etcd's v3 gRPC API for `node` on `options.address`, over
+ * `handlers` (the ones the native RPC and HTTP front doors serve).
+ *
+ * @throws {Error} when the address cannot be bound.
+ * @example
+ * ```ts
+ * const etcd = await startEtcdServer(node, clientHandlers(node), { address: '127.0.0.1:2382', logger });
+ * // ETCDCTL_API=3 etcdctl --endpoints 127.0.0.1:2382 put greeting hello
+ * await etcd.close();
+ * ```
+ */
+export async function startEtcdServer(
+  node: TesseraNode,
+  handlers: ClientHandlers,
+  options: EtcdServerOptions,
+): Promise<EtcdServer> {
+  const server = new Server({ 'grpc.max_receive_message_length': ETCD_REQUEST_MESSAGE_BYTES_MAX });
+  const header = responseHeaders(node);
+  server.addService(etcdService('etcdserverpb.KV'), kvService(handlers, header, options.logger));
+  server.addService(etcdService('etcdserverpb.Lease'), leaseService(handlers, header, options.logger));
+  const host = options.address.slice(0, options.address.lastIndexOf(':'));
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(options.address, ServerCredentials.createInsecure(), (error, bound) =>
+      error === null ? resolve(bound) : reject(error),
+    );
+  });
+  return {
+    address: `${host}:${port}`,
+    close: () => closeGracefully(server),
+  };
+}
+
+/** `tryShutdown`, and `forceShutdown` once the grace period is over (open keep-alive streams never end by themselves). */
+function closeGracefully(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, ETCD_CLOSE_GRACE_MS);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}
