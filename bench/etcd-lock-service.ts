@@ -6,81 +6,32 @@
  * the caller passes: one lease per client for any number of acquires, as a
  * Tessera `Session`, and a waiting queue rather than a try-lock. The `etcd3`
  * package has no stubs for it (its `Lock` grants a lease per acquire and
- * fails when the lock is held), hence this client.
- *
- * The messages are encoded by hand: each has one or two fields, and the
- * protobuf library that could do it is only a transitive dependency here
- * (of `etcd3`), not one of this package's.
+ * fails when the lock is held), so this client is made from Tessera's own
+ * copy of etcd's protocol definitions (`src/api/etcd/proto/`).
  *
  * @module
  */
 import * as grpc from '@grpc/grpc-js';
+import { etcdPackageDefinition } from '../src/api/etcd/proto.ts';
 
-const WIRE_VARINT = 0;
-const WIRE_LENGTH_DELIMITED = 2;
-
-function varint(value: bigint): number[] {
-  const bytes: number[] = [];
-  let rest = value;
-  while (rest >= 0x80n) {
-    bytes.push(Number(rest & 0x7fn) | 0x80);
-    rest >>= 7n;
-  }
-  bytes.push(Number(rest));
-  return bytes;
-}
-
-function bytesField(field: number, value: Uint8Array): Buffer {
-  return Buffer.concat([
-    Buffer.from([(field << 3) | WIRE_LENGTH_DELIMITED, ...varint(BigInt(value.length))]),
-    value,
-  ]);
-}
-
-function varintField(field: number, value: bigint): Buffer {
-  return Buffer.from([(field << 3) | WIRE_VARINT, ...varint(value)]);
-}
-
-/** Reads the varint at `offset`; returns it and the offset after it. */
-function readVarint(message: Buffer, offset: number): { value: number; next: number } {
-  let value = 0;
-  let next = offset;
-  for (let shift = 0; ; shift += 7) {
-    const byte = message[next++];
-    if (byte === undefined) throw new Error('Cannot decode etcd lock response: truncated varint');
-    // Only tags and lengths are read as numbers; larger varints are skipped, their value unused.
-    if (shift < 49) value += (byte & 0x7f) * 2 ** shift;
-    if ((byte & 0x80) === 0) return { value, next };
-  }
-}
-
-/** The bytes of length-delimited field `field` of a message, if present. */
-function readBytesField(message: Buffer, field: number): Buffer | undefined {
-  let offset = 0;
-  while (offset < message.length) {
-    const tag = readVarint(message, offset);
-    const wire = tag.value & 7;
-    if (wire === WIRE_VARINT) {
-      offset = readVarint(message, tag.next).next;
-    } else if (wire === WIRE_LENGTH_DELIMITED) {
-      const length = readVarint(message, tag.next);
-      const end = length.next + length.value;
-      if (tag.value >>> 3 === field) return message.subarray(length.next, end);
-      offset = end;
-    } else {
-      throw new Error(`Cannot decode etcd lock response: unexpected wire type ${wire}`);
-    }
-  }
-  return undefined;
+interface LockStub extends grpc.Client {
+  Lock(
+    request: { name: Buffer; lease: string },
+    callback: (error: grpc.ServiceError | null, response?: { key: Buffer }) => void,
+  ): void;
+  Unlock(request: { key: Buffer }, callback: (error: grpc.ServiceError | null) => void): void;
 }
 
 /** The lock service on one member (send it to the leader: a follower forwards every write). */
 export class EtcdLockService {
-  readonly #client: grpc.Client;
+  readonly #client: LockStub;
 
   /** @param endpoint the member's client address, `host:port`. */
   constructor(endpoint: string) {
-    this.#client = new grpc.Client(endpoint, grpc.credentials.createInsecure());
+    const proto = grpc.loadPackageDefinition(etcdPackageDefinition()) as unknown as {
+      v3lockpb: { Lock: new (address: string, credentials: grpc.ChannelCredentials) => LockStub };
+    };
+    this.#client = new proto.v3lockpb.Lock(endpoint, grpc.credentials.createInsecure());
   }
 
   /**
@@ -88,33 +39,24 @@ export class EtcdLockService {
    * holder's key (`name/<lease hex>`) once granted.
    */
   lock(name: string, lease: string): Promise<Buffer> {
-    // LockRequest { bytes name = 1; int64 lease = 2; } -> LockResponse { ResponseHeader header = 1; bytes key = 2; }
-    const request = Buffer.concat([bytesField(1, Buffer.from(name)), varintField(2, BigInt(lease))]);
-    return this.#call('/v3lockpb.Lock/Lock', request).then((response) => {
-      const key = readBytesField(response, 2);
-      if (key === undefined) throw new Error(`Cannot lock ${name}: the response holds no key`);
-      return key;
+    return new Promise((resolve, reject) => {
+      this.#client.Lock({ name: Buffer.from(name), lease }, (error, response) => {
+        if (error !== null || response === undefined)
+          reject(error ?? new Error(`Cannot lock ${name}: no response`));
+        else resolve(response.key);
+      });
     });
   }
 
   /** Releases the lock held by `key` (deletes it). */
-  async unlock(key: Buffer): Promise<void> {
-    // UnlockRequest { bytes key = 1; } -> UnlockResponse { ResponseHeader header = 1; }
-    await this.#call('/v3lockpb.Lock/Unlock', bytesField(1, key));
+  unlock(key: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#client.Unlock({ key }, (error) => (error === null ? resolve() : reject(error)));
+    });
   }
 
   close(): void {
     this.#client.close();
-  }
-
-  #call(method: string, request: Buffer): Promise<Buffer> {
-    const identity = (bytes: Buffer): Buffer => bytes;
-    return new Promise((resolve, reject) => {
-      this.#client.makeUnaryRequest(method, identity, identity, request, (error, response) => {
-        if (error !== null || response === undefined) reject(error ?? new Error(`${method}: no response`));
-        else resolve(response);
-      });
-    });
   }
 }
 
