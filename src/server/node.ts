@@ -1050,6 +1050,36 @@ export class TesseraNode {
     };
   }
 
+  /** The store's compact revision as of the applied index: history below it is gone. */
+  get compactRevision(): number {
+    return this.#state.compactRevision;
+  }
+
+  /** Bytes of the state's LMDB file (its high-water mark: LMDB reuses freed pages in place). */
+  get stateBytes(): number {
+    return this.#state.diskBytes;
+  }
+
+  /**
+   * Writes an image of the state as of one applied index, as a snapshot
+   * holds it (see `LmdbState.writeImage`): `begin` is told the applied
+   * index and the store revision the image holds, and returns where its
+   * bytes go. For copies taken out of the member (etcd's
+   * Maintenance.Snapshot); Raft's own snapshots are taken by the member.
+   */
+  writeImage(
+    begin: (at: { applied: number; revision: number }) => Promise<(bytes: Uint8Array) => Promise<void>>,
+  ): Promise<{ applied: number }> {
+    return this.#state.writeImage(({ applied }) => {
+      // `writeImage` calls `begin` right after opening its read transaction, with no await between: no
+      // entry is applied in between, so the revision read here is the image's.
+      if (applied !== this.#state.applied) {
+        throw new Error(`Invariant: the image is at ${applied} but the state applied ${this.#state.applied}`);
+      }
+      return begin({ applied, revision: this.#state.revision });
+    });
+  }
+
   /** A learner or voter change for `member add`. */
   static addChange(info: MemberInfo, voter: boolean): ConfChange {
     return {

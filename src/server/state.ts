@@ -283,6 +283,16 @@ export class LmdbState {
     return this.#store.leaseTimers();
   }
 
+  /**
+   * Bytes of the LMDB data file: its pages up to the last one written.
+   * LMDB reuses freed pages in place, so this is the high-water mark of the
+   * state's size, not what it holds now.
+   */
+  get diskBytes(): number {
+    const stats = this.#root.getStats() as { readonly pageSize: number; readonly lastPageNumber: number };
+    return (stats.lastPageNumber + 1) * stats.pageSize;
+  }
+
   /** The store's limits (the lessor's `leasesMax` must be the same). */
   get limits(): MvccStoreLimits {
     return this.#store.limits;

@@ -43,6 +43,19 @@ export const ETCD_STATUS_BY_REASON: Readonly<Record<string, EtcdStatus>> = {
   LEASE_EXISTS: { code: status.FAILED_PRECONDITION, message: 'etcdserver: lease already exists' },
   LEASE_TTL_TOO_LARGE: { code: status.OUT_OF_RANGE, message: 'etcdserver: too large lease TTL' },
   NO_LEADER: { code: status.UNAVAILABLE, message: 'etcdserver: no leader' },
+  MEMBER_EXISTS: { code: status.FAILED_PRECONDITION, message: 'etcdserver: member ID already exist' },
+  PEER_URL_EXISTS: { code: status.FAILED_PRECONDITION, message: 'etcdserver: Peer URLs already exists' },
+  MEMBER_BAD_URLS: { code: status.INVALID_ARGUMENT, message: 'etcdserver: given member URLs are invalid' },
+  MEMBER_NOT_FOUND: { code: status.NOT_FOUND, message: 'etcdserver: member not found' },
+  MEMBER_NOT_LEARNER: {
+    code: status.FAILED_PRECONDITION,
+    message: 'etcdserver: can only promote a learner member',
+  },
+  BAD_LEADER_TRANSFEREE: { code: status.FAILED_PRECONDITION, message: 'etcdserver: bad leader transferee' },
+  AUTH_NOT_ENABLED: {
+    code: status.FAILED_PRECONDITION,
+    message: 'etcdserver: authentication is not enabled',
+  },
 };
 
 /**

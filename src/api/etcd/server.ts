@@ -5,9 +5,9 @@
  * a thin adapter onto the handlers every front door shares
  * (`clientHandlers` in `server/serve.ts`); this file binds them.
  *
- * Served now: `etcdserverpb.KV` (`kv-service.ts`) and `etcdserverpb.Lease`
- * (`lease-service.ts`). The other services of the protocol answer
- * `UNIMPLEMENTED` until their adapters are added here.
+ * Served: `etcdserverpb.KV`, `Lease`, `Watch`, `Cluster`, `Maintenance`,
+ * `Auth` (off: "authentication is not enabled"), and, given the coord
+ * handlers, `v3lockpb.Lock` and `v3electionpb.Election`.
  *
  * @module
  */
@@ -17,10 +17,16 @@ import { COMMAND_BYTES_MAX } from '../../kv/kv-command.ts';
 import type { CoordHandlers } from '../../server/coord-api.ts';
 import type { TesseraNode } from '../../server/node.ts';
 import type { ClientHandlers } from '../../server/serve.ts';
+import { authService } from './auth-service.ts';
+import { clusterService } from './cluster-service.ts';
+import { electionService } from './election-service.ts';
 import { responseHeaders } from './header.ts';
 import { kvService } from './kv-service.ts';
 import { leaseService } from './lease-service.ts';
+import { lockService } from './lock-service.ts';
+import { maintenanceService } from './maintenance-service.ts';
 import { etcdService } from './proto.ts';
+import { watchService } from './watch-service.ts';
 
 /**
  * Largest request message: the largest KV command the log takes
@@ -39,7 +45,7 @@ export interface EtcdServerOptions {
   readonly address: string;
   /** Where failed calls that are not the caller's fault are logged. */
   readonly logger: Logger;
-  /** The lock and election handlers, for the Lock and Election adapters once they are added. */
+  /** The lock and election handlers: without them, Lock and Election answer `UNIMPLEMENTED`. */
   readonly coord?: CoordHandlers;
 }
 
@@ -72,14 +78,31 @@ export async function startEtcdServer(
   const header = responseHeaders(node);
   server.addService(etcdService('etcdserverpb.KV'), kvService(handlers, header, options.logger));
   server.addService(etcdService('etcdserverpb.Lease'), leaseService(handlers, header, options.logger));
+  server.addService(etcdService('etcdserverpb.Watch'), watchService(handlers, header, options.logger));
+  const { logger } = options;
+  let address = options.address;
+  server.addService(
+    etcdService('etcdserverpb.Cluster'),
+    clusterService(node, handlers, { header, logger, etcdAddress: () => address }),
+  );
+  server.addService(
+    etcdService('etcdserverpb.Maintenance'),
+    maintenanceService(node, handlers, { header, logger }),
+  );
+  server.addService(etcdService('etcdserverpb.Auth'), authService(header, logger));
+  if (options.coord !== undefined) {
+    server.addService(etcdService('v3lockpb.Lock'), lockService(options.coord, header, logger));
+    server.addService(etcdService('v3electionpb.Election'), electionService(options.coord, header, logger));
+  }
   const host = options.address.slice(0, options.address.lastIndexOf(':'));
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(options.address, ServerCredentials.createInsecure(), (error, bound) =>
       error === null ? resolve(bound) : reject(error),
     );
   });
+  address = `${host}:${port}`;
   return {
-    address: `${host}:${port}`,
+    address,
     close: () => closeGracefully(server),
   };
 }
