@@ -250,6 +250,17 @@ export class WatchHub {
   }
 
   /**
+   * Whether the watcher is still reading history: a {@link take} may then
+   * have more for it without any new write (a step that visited its bounded
+   * page of the log and found nothing for this watcher answers empty).
+   *
+   * @throws {InvalidArgumentError} when no watcher has the id.
+   */
+  catchingUp(watchId: number): boolean {
+    return this.#watcher('report catch-up', watchId).catchUp !== undefined;
+  }
+
+  /**
    * Ends a watch (etcd `WatchCancelRequest`) and forgets it, notice and all.
    *
    * @returns whether a watcher had the id.

@@ -252,4 +252,44 @@ describe('TesseraNode', () => {
       await node.close();
     }
   });
+
+  it('a watch replaying history it finds nothing for in a step goes on reading without waiting for a write', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-node-'));
+    dirs.push(dir);
+    const fresh = memoryNodeStores();
+    const self = { name: 'solo', peer: '127.0.0.1:1', client: '127.0.0.1:2', http: '127.0.0.1:3' };
+    const node = await TesseraNode.start({
+      self,
+      initialCluster: new Map([[self.name, self.peer]]),
+      initialClusterState: 'new',
+      stores: fresh.stores,
+      // Each replay step visits 2 records: the target's event lies many empty steps away.
+      state: LmdbState.open(join(dir, 'state'), {}, { replayRecordsPerStepMax: 2 }),
+      logger: new RecordingLogger(),
+      tickMs: 5,
+    });
+    const stop = new AbortController();
+    try {
+      await until(() => node.status().role === 'leader', 'leadership');
+      for (let i = 0; i < 20; i++) await node.write(put(`other${i}`, 'x'));
+      const { response } = await node.write(put('target', 'found'));
+      const { revision } = response as { revision: number };
+      const stream = node.watch({ key: bytes('target'), startRevision: 1 }, false, stop.signal);
+      await stream.next(); // created
+      // No write from here on: only the replay itself can bring the event.
+      const timeout = setTimeout(() => stop.abort(), 5_000);
+      const next = await stream.next();
+      clearTimeout(timeout);
+      assert.equal(stop.signal.aborted, false, 'the replay stalled until the watch was stopped');
+      const events = next.done === true ? [] : next.value.events;
+      assert.deepEqual(
+        events.map((event) => [new TextDecoder().decode(event.kv.value), event.kv.modRevision]),
+        [['found', revision]],
+      );
+      await stream.return(undefined);
+    } finally {
+      stop.abort();
+      await node.close();
+    }
+  });
 });

@@ -906,7 +906,10 @@ export class TesseraNode {
           if (revision !== undefined) yield { watchId, revision, events: [], fragment: false };
           progressAt = performance.now() + progressMs;
         }
-        await this.#nextAppliedBatch(signal, Math.max(1, progressAt - performance.now()));
+        // Still reading history: the next step may find events with no write to wake it (yield to
+        // the loop between steps, so a long replay does not hold up everything else).
+        if (hub.catchingUp(watchId)) await new Promise((resolve) => setImmediate(resolve));
+        else await this.#nextAppliedBatch(signal, Math.max(1, progressAt - performance.now()));
       }
     } finally {
       hub.cancel(watchId);
