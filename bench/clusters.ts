@@ -1,7 +1,8 @@
 /**
- * What the cluster benchmarks (`kv`, `coord`) share: a 3-member Tessera
- * cluster and a 3-member etcd cluster (Debian's `etcd-server`, installed
- * when missing and this runs as root) on loopback, both with fsync on,
+ * What the cluster benchmarks (`kv`, `coord`, `etcd`) share: a 3-member
+ * Tessera cluster (serving etcd's v3 gRPC API too when asked) and a 3-member
+ * etcd cluster (Debian's `etcd-server`, installed when missing and this runs
+ * as root) on loopback, both with fsync on,
  * started side by side and stopped by PID however the run ends; and the
  * load-generator processes that drive them, each reporting its own CPU time
  * per operation beside the servers' (all three members, from /proc).
@@ -35,6 +36,12 @@ export type ClusterName = 'tessera' | 'etcd';
 export interface ClusterHandle {
   /** Client addresses `host:port` of every member. */
   readonly endpoints: string[];
+  /**
+   * Addresses `host:port` of etcd's v3 gRPC API on every member: etcd's
+   * client addresses; Tessera's `--listen-etcd` addresses when
+   * {@link withClusters} was asked for them, else none.
+   */
+  readonly etcdEndpoints: string[];
   /** The members' process ids (for their CPU time). */
   readonly pids: number[];
 }
@@ -161,13 +168,16 @@ class EtcdCluster {
  * Starts both clusters, runs `body` with them, and stops them (by PID, data
  * removed) when it settles or on SIGINT/SIGTERM.
  *
+ * @param options.tesseraEtcdApi makes every Tessera member serve etcd's v3
+ *   gRPC API too (`--listen-etcd`, the handle's `etcdEndpoints`).
  * @throws {Error} when etcd is missing and cannot be installed, or a cluster does not start.
  */
 export async function withClusters<T>(
   body: (clusters: Record<ClusterName, ClusterHandle>) => Promise<T>,
+  options: { readonly tesseraEtcdApi?: boolean } = {},
 ): Promise<T> {
   ensureEtcd();
-  const tessera = await TestCluster.create(3, TESSERA_FLAGS);
+  const tessera = await TestCluster.create(3, TESSERA_FLAGS, { etcd: options.tesseraEtcdApi === true });
   let etcd: EtcdCluster | undefined;
   const cleanup = async (): Promise<void> => {
     await tessera.destroy();
@@ -183,8 +193,12 @@ export async function withClusters<T>(
     await tessera.waitForLeader();
     etcd = await EtcdCluster.start();
     return await body({
-      tessera: { endpoints: tessera.endpoints, pids: tessera.members.map((m) => m.process?.pid ?? 0) },
-      etcd: { endpoints: etcd.endpoints, pids: etcd.pids },
+      tessera: {
+        endpoints: tessera.endpoints,
+        etcdEndpoints: tessera.etcdEndpoints,
+        pids: tessera.members.map((m) => m.process?.pid ?? 0),
+      },
+      etcd: { endpoints: etcd.endpoints, etcdEndpoints: etcd.endpoints, pids: etcd.pids },
     });
   } finally {
     process.off('SIGINT', onSignal);

@@ -1,9 +1,9 @@
 /**
- * The load generator of `npm run bench -- kv`, in its own process so that
- * its CPU time can be measured apart from the servers':
+ * The load generator of `npm run bench -- kv` and `etcd`, in its own process
+ * so that its CPU time can be measured apart from the servers':
  * `node --import tsx bench/kv-load.ts '<LoadSpec JSON>'`. Drives one
- * workload at one cluster (Tessera through `tessera/client`, etcd through
- * `etcd3`) and prints one line, `result=<LoadResult JSON>`.
+ * workload at one cluster through one client (see {@link KvSystem}) and
+ * prints one line, `result=<LoadResult JSON>`.
  *
  * @module
  */
@@ -20,10 +20,19 @@ export type Workload =
   | 'watchFanOut'
   | 'leaseKeepAlive';
 
+/**
+ * A cluster and the client that drives it:
+ * - `tessera`: Tessera through `tessera/client`;
+ * - `etcd`: etcd through the `etcd3` package;
+ * - `tessera-etcd3`: Tessera's etcd v3 gRPC API (`--listen-etcd`) through
+ *   the `etcd3` package, the same code as `etcd`.
+ */
+export type KvSystem = 'tessera' | 'etcd' | 'tessera-etcd3';
+
 /** What to run. */
 export interface LoadSpec {
-  readonly system: 'tessera' | 'etcd';
-  /** Client addresses `host:port` of every member. */
+  readonly system: KvSystem;
+  /** Addresses `host:port` of every member: its client port, or its etcd API for the `etcd3` client. */
   readonly endpoints: readonly string[];
   readonly workload: Workload;
   /** Requests in flight (for `watchFanOut`: puts in flight). */
@@ -85,7 +94,7 @@ async function tesseraDriver(endpoints: readonly string[]): Promise<Driver> {
   };
 }
 
-async function etcdDriver(endpoints: readonly string[]): Promise<Driver> {
+async function etcd3Driver(endpoints: readonly string[]): Promise<Driver> {
   const client = new Etcd3({ hosts: endpoints.map((endpoint) => `http://${endpoint}`) });
   // Keep-alives on one bidirectional stream (etcd answers them in order), as etcd's own clients renew.
   let keepAliveStream: Awaited<ReturnType<typeof client.leaseClient.leaseKeepAlive>> | undefined;
@@ -211,7 +220,7 @@ const NO_LATENCY = { p50Ms: Number.NaN, p99Ms: Number.NaN, cpuUsPerOp: Number.Na
 
 async function run(spec: LoadSpec): Promise<LoadResult> {
   const driver =
-    spec.system === 'tessera' ? await tesseraDriver(spec.endpoints) : await etcdDriver(spec.endpoints);
+    spec.system === 'tessera' ? await tesseraDriver(spec.endpoints) : await etcd3Driver(spec.endpoints);
   try {
     const key = (sequence: number): string => `bench/${(sequence * 7919) % spec.keys}`;
     switch (spec.workload) {

@@ -19,46 +19,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  loadSummary,
-  MEASURE_MS,
-  type MeasuredLoad,
-  runLoadProcess,
-  WARMUP_MS,
-  withClusters,
-} from './clusters.ts';
-import type { LoadResult, LoadSpec, Workload } from './kv-load.ts';
-import { fixed, printJsonLine, printTable, type Row, round } from './report.ts';
+import { MEASURE_MS, withClusters } from './clusters.ts';
+import { KV_STEPS, runKvSteps, VALUE_BYTES } from './kv-steps.ts';
+import { printJsonLine, printTable, round } from './report.ts';
 import { rawFdatasyncLoop } from './storage.ts';
-
-const KEYS = 10_000;
-const VALUE_BYTES = 256;
-const WATCHERS = 64;
-
-interface Step {
-  readonly name: string;
-  readonly workload: Workload;
-  readonly concurrency: number;
-}
-
-const STEPS: readonly Step[] = [
-  { name: 'put, 1 client', workload: 'put', concurrency: 1 },
-  { name: 'put, 256 clients', workload: 'put', concurrency: 256 },
-  { name: 'fill', workload: 'fill', concurrency: 64 },
-  { name: 'get linearizable, 256', workload: 'getLinearizable', concurrency: 256 },
-  { name: 'get serializable, 256', workload: 'getSerializable', concurrency: 256 },
-  { name: `watch fan-out, ${WATCHERS} watchers`, workload: 'watchFanOut', concurrency: 16 },
-  { name: 'lease keep-alive, 256', workload: 'leaseKeepAlive', concurrency: 256 },
-];
-
-/** Runs one workload in a load-generator process; returns its result and the servers' CPU per operation. */
-function runLoad(spec: LoadSpec, serverPids: readonly number[]): Promise<MeasuredLoad<LoadResult>> {
-  return runLoadProcess<LoadResult>(new URL('./kv-load.ts', import.meta.url), {
-    spec,
-    serverPids,
-    what: `${spec.system} ${spec.workload}`,
-  });
-}
 
 export async function benchKv(): Promise<void> {
   const floorDir = mkdtempSync(join(tmpdir(), 'tessera-bench-disk-'));
@@ -66,57 +30,13 @@ export async function benchKv(): Promise<void> {
     rmSync(floorDir, { recursive: true, force: true }),
   );
 
-  const rows: Row[] = [];
-  const results: Record<string, Record<string, unknown>> = {};
-  await withClusters(async (clusters) => {
-    for (const step of STEPS) {
-      const measuredBySystem: Partial<Record<LoadSpec['system'], MeasuredLoad<LoadResult>>> = {};
-      for (const system of ['tessera', 'etcd'] as const) {
-        const spec: LoadSpec = {
-          system,
-          endpoints: clusters[system].endpoints,
-          workload: step.workload,
-          concurrency: step.concurrency,
-          warmupMs: WARMUP_MS,
-          measureMs: MEASURE_MS,
-          keys: KEYS,
-          valueBytes: VALUE_BYTES,
-          watchers: WATCHERS,
-        };
-        const result = await runLoad(spec, clusters[system].pids);
-        measuredBySystem[system] = result;
-        if (step.workload === 'fill') continue;
-        rows.push({
-          workload: step.name,
-          system,
-          'ops/s': result.opsPerSecond,
-          p50Ms: fixed(result.p50Ms),
-          p99Ms: fixed(result.p99Ms),
-          'events/s': result.eventsPerSecond ?? '',
-          deliveryP50Ms: result.deliveryP50Ms === undefined ? '' : fixed(result.deliveryP50Ms),
-          deliveryP99Ms: result.deliveryP99Ms === undefined ? '' : fixed(result.deliveryP99Ms),
-          clientCpuUsPerOp: fixed(result.cpuUsPerOp),
-          serverCpuUsPerOp: fixed(result.serverCpuUsPerOp),
-          errors: result.errors,
-        });
-      }
-      if (step.workload === 'fill') continue;
-      const t = measuredBySystem.tessera as LoadResult;
-      const e = measuredBySystem.etcd as LoadResult;
-      const ratio = round(t.opsPerSecond / e.opsPerSecond);
-      const eventRatio =
-        t.eventsPerSecond === undefined || e.eventsPerSecond === undefined
-          ? undefined
-          : round(t.eventsPerSecond / e.eventsPerSecond);
-      rows.push({ workload: step.name, system: 'ratio', 'ops/s': ratio, 'events/s': eventRatio ?? '' });
-      results[`${step.workload}_c${step.concurrency}`] = {
-        tessera: summary(measuredBySystem.tessera),
-        etcd: summary(measuredBySystem.etcd),
-        ratio,
-        ...(eventRatio === undefined ? {} : { eventRatio }),
-      };
-    }
-  });
+  const { rows, results } = await withClusters((clusters) =>
+    runKvSteps(clusters, {
+      steps: KV_STEPS,
+      systems: ['tessera', 'etcd'],
+      ratios: [{ key: 'ratio', eventKey: 'eventRatio', numerator: 'tessera', denominator: 'etcd' }],
+    }),
+  );
 
   printTable(
     `KV store, 3 members each, loopback, fsync on, ${VALUE_BYTES} B values, ${MEASURE_MS} ms per workload (ratio = Tessera / etcd)`,
@@ -148,16 +68,4 @@ export async function benchKv(): Promise<void> {
     results,
     targets,
   });
-}
-
-function summary(result: MeasuredLoad<LoadResult> | undefined): Record<string, number> {
-  if (result === undefined) return {};
-  const entries = loadSummary(result);
-  if (result.eventsPerSecond !== undefined) {
-    entries['eventsPerSecond'] = Math.round(result.eventsPerSecond);
-    entries['deliveryP50Ms'] = fixed(result.deliveryP50Ms);
-    entries['deliveryP99Ms'] = fixed(result.deliveryP99Ms);
-    entries['clientCpuUsPerEvent'] = fixed(result.cpuUsPerEvent);
-  }
-  return entries;
 }

@@ -4,6 +4,7 @@
  */
 import { benchConcurrency } from './concurrency.ts';
 import { benchCoord } from './coord.ts';
+import { benchEtcd } from './etcd.ts';
 import { benchKv } from './kv.ts';
 import { benchRestart } from './restart.ts';
 import { benchRpc } from './rpc.ts';
@@ -12,6 +13,7 @@ import { benchStorage } from './storage.ts';
 const benches: Record<string, () => Promise<void>> = {
   concurrency: benchConcurrency,
   coord: benchCoord,
+  etcd: benchEtcd,
   kv: benchKv,
   restart: benchRestart,
   rpc: benchRpc,
