@@ -5,12 +5,10 @@
  * so, where etcdctl is not installed (Debian: `etcd-client`).
  */
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { TestCluster } from '../../../test/helpers/cluster.ts';
-
-const ETCDCTL_INSTALLED =
-  spawnSync('etcdctl', ['version'], { env: { ...process.env, ETCDCTL_API: '3' } }).error === undefined;
+import { ETCDCTL_ENV, ETCDCTL_INSTALLED, ETCDCTL_MISSING } from './etcd-cluster.suite.ts';
 
 /** What an etcdctl run printed, and how it exited. */
 interface EtcdctlRun {
@@ -28,7 +26,7 @@ describe('startEtcdServer with etcdctl', { timeout: 120_000 }, () => {
       const child = execFile(
         'etcdctl',
         ['--endpoints', endpoints, '--command-timeout', '15s', ...args],
-        { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 30_000 },
+        { env: ETCDCTL_ENV, timeout: 30_000 },
         (_error, stdout, stderr) => resolve({ code: child.exitCode ?? -1, stdout, stderr }),
       );
       child.stdin?.end(input);
@@ -52,7 +50,7 @@ describe('startEtcdServer with etcdctl', { timeout: 120_000 }, () => {
   });
 
   it('put, get (prefix, limit, sort, keys-only, print-value-only, -w json), del --prev-kv', async (t) => {
-    if (!ETCDCTL_INSTALLED) return t.skip('etcdctl not installed');
+    if (!ETCDCTL_INSTALLED) return t.skip(ETCDCTL_MISSING);
     assert.equal(await ok('put', 'greeting', 'hello'), 'OK\n');
     assert.equal(await ok('get', 'greeting'), 'greeting\nhello\n');
     assert.equal(await ok('get', 'greeting', '--print-value-only'), 'hello\n');
@@ -82,7 +80,7 @@ describe('startEtcdServer with etcdctl', { timeout: 120_000 }, () => {
   });
 
   it('txn (interactive form from stdin): success and failure branches', async (t) => {
-    if (!ETCDCTL_INSTALLED) return t.skip('etcdctl not installed');
+    if (!ETCDCTL_INSTALLED) return t.skip(ETCDCTL_MISSING);
     await ok('put', 'txn/k', 'v');
     const script = 'value("txn/k") = "v"\n\nput txn/k v2\nget txn/k\n\nput txn/k other\n\n';
     const taken = await etcdctl(['txn'], script);
@@ -94,7 +92,7 @@ describe('startEtcdServer with etcdctl', { timeout: 120_000 }, () => {
   });
 
   it('lease grant, put --lease, timetolive --keys, list, keep-alive --once, revoke', async (t) => {
-    if (!ETCDCTL_INSTALLED) return t.skip('etcdctl not installed');
+    if (!ETCDCTL_INSTALLED) return t.skip(ETCDCTL_MISSING);
     const granted = await ok('lease', 'grant', '60');
     const id = /^lease ([0-9a-f]{16}) granted with TTL\(60s\)\n$/.exec(granted)?.[1];
     assert.ok(id !== undefined, granted);
@@ -116,7 +114,7 @@ describe('startEtcdServer with etcdctl', { timeout: 120_000 }, () => {
   });
 
   it('compaction, then a read at a compacted revision fails with etcd text', async (t) => {
-    if (!ETCDCTL_INSTALLED) return t.skip('etcdctl not installed');
+    if (!ETCDCTL_INSTALLED) return t.skip(ETCDCTL_MISSING);
     await ok('put', 'compact/k', 'old');
     const { header } = JSON.parse(await ok('get', 'compact/k', '-w', 'json')) as {
       header: { revision: number };
