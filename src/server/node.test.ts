@@ -15,6 +15,7 @@ import type { KvCommand } from '../kv/kv-command.ts';
 import type { MemoryLogStore, MemoryStableStore } from '../raft/memory-stores.ts';
 import { type NodeOptions, type NodeStores, TesseraNode } from './node.ts';
 import { LmdbState } from './state.ts';
+import { writeSessionMarker } from './state-session.ts';
 import { memoryNodeStores } from './test-node-stores.ts';
 
 const dirs: string[] = [];
@@ -29,24 +30,25 @@ after(() => {
 async function singleMember(
   restart?: { stores: NodeStores; dir: string },
   options: Partial<NodeOptions> = {},
-): Promise<{ node: TesseraNode; failSync: () => void; stores: NodeStores; dir: string }> {
+): Promise<{ node: TesseraNode; failSync: () => void; stores: NodeStores; dir: string; state: LmdbState }> {
   const dir = restart?.dir ?? mkdtempSync(join(tmpdir(), 'tessera-node-'));
   if (restart === undefined) dirs.push(dir);
   const fresh = memoryNodeStores();
   const stores = restart?.stores ?? fresh.stores;
   const fillDisk = fresh.fillDisk;
   const self = { name: 'solo', peer: '127.0.0.1:1', client: '127.0.0.1:2', http: '127.0.0.1:3' };
+  const state = LmdbState.open(join(dir, 'state'));
   const node = await TesseraNode.start({
     self,
     initialCluster: new Map([[self.name, self.peer]]),
     initialClusterState: 'new',
     stores,
-    state: LmdbState.open(join(dir, 'state')),
+    state,
     logger: new RecordingLogger(),
     tickMs: 5,
     ...options,
   });
-  return { node, failSync: fillDisk, stores, dir };
+  return { node, failSync: fillDisk, stores, dir, state };
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {
@@ -117,6 +119,29 @@ describe('TesseraNode', () => {
     }
   });
 
+  it('an operating-system crash: state it may have torn is discarded and rebuilt from the snapshot and the WAL', async () => {
+    const options = { snapshotEntries: 20, snapshotCatchupEntries: 0 };
+    const first = await singleMember(undefined, options);
+    await until(() => first.node.status().role === 'leader', 'leadership');
+    for (let i = 0; i < 50; i++) await first.node.write(put(`k${i}`, `v${i}`));
+    await until(() => first.stores.log.firstIndex() > 1, 'the log compacted behind a snapshot');
+    const snapshotIndex = first.stores.snapshots.latest()?.metadata.index ?? 0;
+    const before = first.node.status();
+    assert.ok(before.applied > snapshotIndex, 'entries past the snapshot, in the WAL only');
+    await first.node.close();
+    // The session did not close cleanly, in an earlier boot: LMDB commits are not synced, so its file may be torn.
+    writeSessionMarker(join(first.dir, 'state'), { bootId: 'an-earlier-boot', clean: false });
+    const second = await singleMember({ stores: first.stores, dir: first.dir }, options);
+    try {
+      assert.equal(second.state.discardedTornState, true);
+      await until(() => second.node.status().role === 'leader', 'leadership after the restart');
+      for (let i = 0; i < 50; i++) assert.equal(await read(second.node, `k${i}`, false), `v${i}`, `k${i}`);
+      assert.equal(second.node.status().revision, before.revision);
+    } finally {
+      await second.node.close();
+    }
+  });
+
   it('snapshots after snapshotLogBytes of log however few the entries, and compacts the log behind it', async () => {
     const { node, stores } = await singleMember(undefined, {
       snapshotEntries: 1_000_000,
@@ -180,8 +205,12 @@ describe('TesseraNode', () => {
       assert.equal(await read(node, 'kept', true), 'yes');
       await assert.rejects(read(node, 'kept', false), UnavailableError);
       assert.equal(await read(node, 'lost', true), undefined);
+      const inFlightFailed = assert.rejects(
+        inFlight,
+        (error: Error) => !(error instanceof ProposalDroppedError),
+      );
       await node.close();
-      await assert.rejects(inFlight, (error: Error) => !(error instanceof ProposalDroppedError));
+      await inFlightFailed;
     } finally {
       await node.close();
     }

@@ -8,10 +8,14 @@
  *
  * Each batch of entries is applied in one synchronous LMDB transaction
  * (`transactionSync`), so the store's in-memory part (revision, leases) and
- * what reads see on disk never disagree, even for a moment.
+ * what reads see on disk never disagree, even for a moment. Commits are not
+ * synced: the latest snapshot and the WAL after it are what is durable, and
+ * a state an operating-system crash may have torn is discarded and rebuilt
+ * from them on open (`state-session.ts`).
  *
  * @module
  */
+import { mkdirSync } from 'node:fs';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { ProtocolError, TesseraError, UnavailableError } from '../base/errors.ts';
 import { decode, encode, MultiDecoder } from '../codec/msgpack.ts';
@@ -35,6 +39,12 @@ import { CorruptionError } from '../storage/errors.ts';
 import { LMDB_PAGE_SIZE, LmdbKvBackend } from '../storage/lmdb-kv-backend.ts';
 import type { KvOutcome } from './api.ts';
 import { decodeMemberInfo, type MemberInfo, memberInfoFrom } from './member.ts';
+import { beginSession, currentBootId, endSession } from './state-session.ts';
+
+/** What lmdb-js's root database offers beyond its typings: a forced sync off the main thread. */
+interface LmdbSyncable {
+  sync(callback: (error?: Error) => void): void;
+}
 
 /** First byte of a KV entry: `[clientId, requestId, command]`, MessagePack. */
 const KV_TAG = 0x03;
@@ -160,6 +170,10 @@ export class LmdbState {
   #members: Map<NodeId, MemberInfo>;
   /** The snapshot index a restore under way (or cut short by a crash) is installing. */
   #restoring: number | undefined;
+  /** The session on the state directory ({@link LmdbState.open}); none for a state opened otherwise. */
+  #session:
+    | { readonly path: string; readonly bootId: string | null; readonly discarded: boolean }
+    | undefined;
 
   private constructor(root: RootDatabase, storeOptions: MvccStoreOptions, hubOptions: WatchHubOptions) {
     this.#root = root;
@@ -215,13 +229,26 @@ export class LmdbState {
     storeOptions: MvccStoreOptions = {},
     hubOptions: WatchHubOptions = {},
   ): LmdbState {
-    return new LmdbState(
-      // noMetaSync: one fdatasync per commit instead of two. LMDB stays consistent (a power loss can only
-      // undo the last transaction), and the WAL, synced first, replays what it undid.
-      open({ path, compression: false, pageSize: LMDB_PAGE_SIZE, noMetaSync: true }),
+    mkdirSync(path, { recursive: true });
+    const bootId = currentBootId();
+    const discarded = beginSession(path, bootId);
+    const state = new LmdbState(
+      // noSync: commits are not synced; the snapshot and the WAL are what is durable (see state-session.ts).
+      open({ path, compression: false, pageSize: LMDB_PAGE_SIZE, noSync: true }),
       storeOptions,
       hubOptions,
     );
+    state.#session = { path, bootId, discarded };
+    return state;
+  }
+
+  /**
+   * Whether opening found data that a crash of the operating system may
+   * have torn, and discarded it: the state starts empty, and the member
+   * rebuilds it from its snapshot and WAL (see `state-session.ts`).
+   */
+  get discardedTornState(): boolean {
+    return this.#session?.discarded ?? false;
   }
 
   /**
@@ -514,7 +541,18 @@ export class LmdbState {
     this.#restoring = undefined;
   }
 
+  /** Syncs everything committed, marks the session closed cleanly, and closes LMDB. */
   async close(): Promise<void> {
+    const session = this.#session;
+    if (session !== undefined) {
+      await new Promise<void>((resolve, reject) =>
+        // `sync` (mdb_env_sync, forced, on a worker thread) is in lmdb-js but not in its typings.
+        (this.#root as unknown as LmdbSyncable).sync((error) =>
+          error === undefined ? resolve() : reject(error),
+        ),
+      );
+      endSession(session.path, session.bootId);
+    }
     await this.#root.close();
   }
 }
