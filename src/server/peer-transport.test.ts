@@ -5,7 +5,7 @@ import { RecordingLogger } from '../base/logger.ts';
 import { type Message, MessageType, message, type NodeId } from '../raft/types.ts';
 import { RpcServer } from '../transport/rpc-server.ts';
 import { type PeerItem, PeerService, type ProposeAnswer } from './api.ts';
-import { messageBytes, PeerTransport } from './peer-transport.ts';
+import { messageBytes, PEER_STREAM_WINDOW, PeerTransport } from './peer-transport.ts';
 
 const servers: RpcServer[] = [];
 after(async () => {
@@ -68,22 +68,25 @@ async function until(condition: () => boolean): Promise<void> {
 }
 
 describe('PeerTransport', () => {
-  it('sends in order, one batch in flight, batching what queued meanwhile', async () => {
+  it('sends in order, up to PEER_STREAM_WINDOW batches in flight, batching what queued behind a full window', async () => {
     const peer = await recordingPeer();
     const transport = new PeerTransport({
       ...baseOptions(1),
       onUnreachable: () => assert.fail('nothing should be dropped'),
     });
     transport.setPeers(new Map([[2, peer.address]]));
-    transport.send([append(2, 10)]);
-    await until(() => peer.batches.length === 1);
-    transport.send([append(2, 11), append(2, 12)]);
-    transport.send([append(2, 13)]);
+    // Each send leaves at once, unanswered batches notwithstanding, until the window is full.
+    for (let i = 0; i < PEER_STREAM_WINDOW; i++) transport.send([append(2, 10 + i)]);
+    await until(() => peer.batches.length === PEER_STREAM_WINDOW);
+    transport.send([append(2, 20), append(2, 21)]);
+    transport.send([append(2, 22)]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(peer.batches.length, PEER_STREAM_WINDOW, 'a full window holds the rest back');
     peer.release();
-    await until(() => peer.batches.length === 2);
+    await until(() => peer.batches.length === PEER_STREAM_WINDOW + 1);
     assert.deepEqual(
       peer.batches.map((batch) => batch.map((m) => m.entries[0]?.data.length)),
-      [[10], [11, 12, 13]],
+      [...Array.from({ length: PEER_STREAM_WINDOW }, (_, i) => [10 + i]), [20, 21, 22]],
     );
     peer.release();
     transport.close();
@@ -104,7 +107,7 @@ describe('PeerTransport', () => {
     transport.setPeers(new Map([[2, peer.address]]));
     transport.send([append(2, 1000)]);
     await until(() => peer.batches.length === 1);
-    // The first batch is held by the peer: the next messages queue, up to the limit.
+    // The messages of one send queue before any leaves, up to the limit.
     transport.send(Array.from({ length: 5 }, () => append(2, 1000)));
     assert.equal(dropped.length, 2, 'three fit in the queue, two are dropped');
     peer.release();

@@ -46,7 +46,7 @@ export const PEER_QUEUE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 export const PEER_BATCH_BYTES_MAX_DEFAULT = 2 * 1024 * 1024;
 /** How long a batch may take before the peer counts as unreachable. */
 export const PEER_SEND_TIMEOUT_MS = 5000;
-/** Batches in flight on an `attach` stream (each up to the batch limit). */
+/** Batches in flight to a peer (each up to the batch limit): on an `attach` stream, and as `send` calls. */
 export const PEER_STREAM_WINDOW = 4;
 /** How long a forwarded proposal waits for its outcome. */
 export const PEER_PROPOSE_TIMEOUT_MS = 10_000;
@@ -83,7 +83,8 @@ interface Peer {
   proposes: { requestId: number; data: Uint8Array }[];
   dialed: Dialed | undefined;
   accepted: Accepted | undefined;
-  pumping: boolean;
+  /** Batches sent over the dialed link and not yet answered. */
+  sending: number;
 }
 
 interface PendingProposal {
@@ -143,7 +144,7 @@ export class PeerTransport {
         proposes: [],
         dialed: undefined,
         accepted: undefined,
-        pumping: false,
+        sending: 0,
       });
     }
   }
@@ -295,7 +296,7 @@ export class PeerTransport {
       return;
     }
     if (peer.dialed === undefined) this.#dial(peer);
-    if (!peer.pumping) void this.#pump(peer);
+    this.#pump(peer);
   }
 
   #dial(peer: Peer): Dialed {
@@ -366,27 +367,44 @@ export class PeerTransport {
     }
   }
 
-  async #pump(peer: Peer): Promise<void> {
-    peer.pumping = true;
-    try {
-      while (peer.queue.length > 0 && !this.#closed && this.#route(peer) === 'dialed') {
-        const dialed = peer.dialed as Dialed;
-        const batch = this.#takeBatch(peer);
-        try {
-          await dialed.stub.send(
-            { from: this.#options.selfId, address: this.#options.selfAddress, messages: batch },
-            { timeoutMs: PEER_SEND_TIMEOUT_MS },
-          );
-        } catch (error) {
+  /**
+   * Sends queued batches over the dialed link, up to {@link PEER_STREAM_WINDOW}
+   * calls in flight: the peer steps each batch as it arrives, in order (its
+   * `send` handler is synchronous), so a batch need not wait for the answer
+   * to the one before it, a round trip per batch under light load.
+   */
+  #pump(peer: Peer): void {
+    while (
+      peer.queue.length > 0 &&
+      peer.sending < PEER_STREAM_WINDOW &&
+      !this.#closed &&
+      this.#route(peer) === 'dialed'
+    ) {
+      const dialed = peer.dialed as Dialed;
+      const batch = this.#takeBatch(peer);
+      peer.sending++;
+      dialed.stub
+        .send(
+          { from: this.#options.selfId, address: this.#options.selfAddress, messages: batch },
+          { timeoutMs: PEER_SEND_TIMEOUT_MS },
+        )
+        .catch((error: unknown) => {
           this.#options.logger.debug({ peer: peer.id, error: (error as Error).message }, 'peer batch failed');
           if (!this.#closed) this.#options.onUnreachable(peer.id, batch);
-        }
-      }
-    } finally {
-      peer.pumping = false;
+        })
+        .finally(() => {
+          peer.sending--;
+          this.#pump(peer);
+          // The route may have moved to an accepted link meanwhile: it takes what is left.
+          if (
+            peer.sending === 0 &&
+            peer.queue.length > 0 &&
+            !this.#closed &&
+            this.#route(peer) === 'accepted'
+          )
+            peer.accepted?.wake?.();
+        });
     }
-    // The route may have moved to an accepted link meanwhile: it takes what is left.
-    if (peer.queue.length > 0 && !this.#closed && this.#route(peer) === 'accepted') peer.accepted?.wake?.();
   }
 
   /** Takes the next batch off the queue: in order, up to the batch limit (at least one message). */

@@ -3,6 +3,8 @@
  *
  * @module
  */
+
+import { writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open, unlink } from 'node:fs/promises';
 
@@ -12,6 +14,21 @@ export async function writeFully(handle: FileHandle, bytes: Uint8Array, position
   for (let done = 0; done < bytes.length; ) {
     const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
     done += bytesWritten;
+    calls++;
+  }
+  return calls;
+}
+
+/**
+ * {@link writeFully} on the calling thread: for the WAL's small appends a
+ * write into the page cache costs less than the thread-pool round trip an
+ * asynchronous write takes (its fdatasync still runs off the loop).
+ * Returns the number of calls.
+ */
+export function writeFullySync(handle: FileHandle, bytes: Uint8Array, position: number): number {
+  let calls = 0;
+  for (let done = 0; done < bytes.length; ) {
+    done += writeSync(handle.fd, bytes, done, bytes.length - done, position + done);
     calls++;
   }
   return calls;

@@ -19,7 +19,7 @@ import { mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CancelledError, LimitExceededError, NoSpaceError, TooLargeError } from '../base/errors.ts';
 import type { Logger } from '../base/logger.ts';
-import { syncDirectory, writeFully, zeroFill } from './files.ts';
+import { syncDirectory, writeFullySync, zeroFill } from './files.ts';
 import { type WalOptions, type WalStats, walSettings, walStatsZero } from './wal-options.ts';
 import {
   encodeWalRecord,
@@ -336,7 +336,7 @@ export class Wal {
       if (handle === undefined) throw new Error('WAL invariant broken: no segment file is open');
       const bytes =
         piece.chunks.length === 1 ? (piece.chunks[0] as Buffer) : Buffer.concat(piece.chunks, piece.bytes);
-      this.stats.writes += await writeFully(handle, bytes, piece.offset);
+      this.stats.writes += writeFullySync(handle, bytes, piece.offset);
       await handle.datasync();
       this.stats.fdatasyncs++;
       this.stats.bytesWritten += piece.bytes;
