@@ -1053,6 +1053,16 @@ export class TesseraNode {
     };
   }
 
+  /** The current Raft term (what {@link status} says, without building the rest). */
+  get term(): number {
+    return this.#raw.raft.term;
+  }
+
+  /** The store's revision as of the applied index (what {@link status} says, without building the rest). */
+  get revision(): number {
+    return this.#state.revision;
+  }
+
   /** The store's compact revision as of the applied index: history below it is gone. */
   get compactRevision(): number {
     return this.#state.compactRevision;

@@ -75,7 +75,8 @@ export interface WalRecovery {
   readonly dirtyEnd: number;
 }
 
-const TEMPORARY_SEGMENT = /^wal-[0-9a-f]{16}-[0-9a-f]{16}\.log\.tmp$/;
+/** A segment being preallocated under a temporary name, or the spare one (`wal-spare.log.tmp`). */
+const TEMPORARY_SEGMENT = /^wal-([0-9a-f]{16}-[0-9a-f]{16}|spare)\.log\.tmp$/;
 
 async function listSegments(dir: string, logger: Logger): Promise<{ name: SegmentName; path: string }[]> {
   const segments: { name: SegmentName; path: string }[] = [];

@@ -57,13 +57,39 @@ export function parseSegmentFileName(file: string): SegmentName | undefined {
  * a segment's name.
  */
 export async function createSegmentFile(dir: string, file: string, bytes: number): Promise<FileHandle> {
-  const temporary = join(dir, `${file}.tmp`);
-  const handle = await open(temporary, 'w+');
+  const handle = await createZeroedFile(join(dir, `${file}.tmp`), bytes);
+  try {
+    await installSegmentFile(dir, `${file}.tmp`, file);
+    return handle;
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+/** The name of the spare segment: zeros made ahead of need, renamed into place when a segment starts. */
+export const SPARE_SEGMENT_FILE = 'wal-spare.log.tmp';
+
+/**
+ * Creates the spare segment, `bytes` zeros synced (as {@link createSegmentFile}
+ * makes a segment, but under {@link SPARE_SEGMENT_FILE}, left for
+ * {@link installSegmentFile} to name), and returns it open for writing.
+ */
+export function createSpareSegmentFile(dir: string, bytes: number): Promise<FileHandle> {
+  return createZeroedFile(join(dir, SPARE_SEGMENT_FILE), bytes);
+}
+
+/** Renames a synced file of zeros in `dir` to a segment's name and syncs the directory. */
+export async function installSegmentFile(dir: string, from: string, file: string): Promise<void> {
+  await rename(join(dir, from), join(dir, file));
+  await syncDirectory(dir);
+}
+
+async function createZeroedFile(path: string, bytes: number): Promise<FileHandle> {
+  const handle = await open(path, 'w+');
   try {
     await zeroFill(handle, 0, bytes);
     await handle.datasync();
-    await rename(temporary, join(dir, file));
-    await syncDirectory(dir);
     return handle;
   } catch (error) {
     await handle.close();

@@ -5,7 +5,8 @@
  * stores.
  */
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { RecordingLogger } from '../base/logger.ts';
 import { SeededRandom } from '../base/random.ts';
@@ -13,6 +14,7 @@ import { logView, testEntry } from '../raft/log-store-conformance.ts';
 import { MemoryLogStore, MemoryStableStore } from '../raft/memory-stores.ts';
 import type { Entry } from '../raft/types.ts';
 import { removeDirectory, segmentPaths, TEST_WAL_OPTIONS, temporaryDirectory } from './test-stores.ts';
+import { SPARE_SEGMENT_FILE } from './wal-segment.ts';
 import { WalStores } from './wal-stores.ts';
 
 let dir: string;
@@ -53,6 +55,38 @@ describe('WAL segments', () => {
     const second = /^wal-0000000000000002-([0-9a-f]{16})\.log$/.exec(names[1] as string);
     assert.ok(second, names[1]);
     assert.ok(Number.parseInt(second[1] as string, 16) > 1, 'the second segment starts past entry 1');
+    await stores.close();
+  });
+
+  it('a new segment is the spare made ahead of need, renamed into place; a spare left by a crash is remade', async () => {
+    const spare = join(dir, SPARE_SEGMENT_FILE);
+    const spareReady = async (): Promise<{ ino: number; size: number }> => {
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const found = await stat(spare).catch(() => undefined);
+        if (found !== undefined && found.size === TEST_WAL_OPTIONS.segmentBytes) return found;
+        if (Date.now() > deadline) throw new Error('no spare segment in 5 s');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    };
+    let stores = await openStores();
+    const first = await spareReady();
+    await fillSegments(stores, 2);
+    const [, second] = await segmentPaths(dir);
+    assert.equal((await stat(second as string)).ino, first.ino, 'the second segment is the spare file');
+    assert.notEqual((await spareReady()).ino, first.ino, 'and a new spare is made');
+    await stores.close();
+    assert.equal(await stat(spare).catch(() => undefined), undefined, 'close deletes the spare');
+    await writeFile(spare, 'left by a crash');
+    stores = await openStores();
+    const remade = await spareReady();
+    assert.ok(
+      (await readFile(spare)).every((byte) => byte === 0),
+      'the spare is zeros again',
+    );
+    await fillSegments(stores, 3);
+    const [, , third] = await segmentPaths(dir);
+    assert.equal((await stat(third as string)).ino, remade.ino);
     await stores.close();
   });
 

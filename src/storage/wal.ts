@@ -32,7 +32,14 @@ import {
   WalRecordType,
 } from './wal-record.ts';
 import { recoverWal, type WalRecovery, type WalReplay } from './wal-recovery.ts';
-import { createSegmentFile, type SegmentName, segmentFileName } from './wal-segment.ts';
+import {
+  createSegmentFile,
+  createSpareSegmentFile,
+  installSegmentFile,
+  type SegmentName,
+  SPARE_SEGMENT_FILE,
+  segmentFileName,
+} from './wal-segment.ts';
 
 export * from './wal-options.ts';
 
@@ -116,6 +123,8 @@ export class Wal {
   #pending: Piece[] = [];
   #pendingBytes = 0;
   #flushing: Promise<void> | undefined;
+  // The next segment's file, zeros made ahead of need (see #createSegment); undefined when its making failed.
+  #spare: Promise<FileHandle | undefined> | undefined;
   // Invariant: set only while #flushing is, and then #pending is not empty.
   #next: Deferred | undefined;
   #failure: Error | undefined;
@@ -158,6 +167,7 @@ export class Wal {
       await wal.#handle?.close();
       throw error;
     }
+    wal.#prepareSpare();
     return wal;
   }
 
@@ -347,14 +357,57 @@ export class Wal {
     await this.#release();
   }
 
+  /**
+   * Makes the file of a new segment: the spare one renamed into place when
+   * it is ready or nearly (zero-filling and syncing 64 MiB inline would hold
+   * up this sync, and every write behind it, for tens to hundreds of
+   * milliseconds), else made now. Then starts the next spare.
+   */
   async #createSegment(segment: Segment): Promise<void> {
     const file = segmentFileName(segment.name);
-    const handle = await createSegmentFile(this.#dir, file, segment.capacity);
+    const spare = await this.#spare;
+    this.#spare = undefined;
+    let handle: FileHandle;
+    if (spare !== undefined && segment.capacity <= this.#segmentBytes) {
+      try {
+        await installSegmentFile(this.#dir, SPARE_SEGMENT_FILE, file);
+      } catch (error) {
+        await spare.close();
+        throw error;
+      }
+      handle = spare;
+    } else {
+      await spare?.close();
+      handle = await createSegmentFile(this.#dir, file, segment.capacity);
+    }
+    this.#prepareSpare();
     const previous = this.#handle;
     this.#handle = handle;
     this.stats.segmentsCreated++;
     await previous?.close();
     this.#logger.info({ file: segment.path, checkpoint: segment.checkpoint }, 'Started a WAL segment');
+  }
+
+  /**
+   * Starts making the spare segment in the background, unless one is made
+   * or being made. A failure (a full disk) only means the next segment is
+   * made when needed, which reports it.
+   */
+  #prepareSpare(): void {
+    if (this.#spare !== undefined || this.#closed) return;
+    this.#spare = createSpareSegmentFile(this.#dir, this.#segmentBytes).catch((error: unknown) => {
+      this.#logger.warn({ error: (error as Error).message }, 'Cannot make the spare WAL segment');
+      return undefined;
+    });
+  }
+
+  /** Closes and deletes the spare segment (on close: a reopen would delete it anyway). */
+  async #dropSpare(): Promise<void> {
+    const spare = await this.#spare;
+    this.#spare = undefined;
+    if (spare === undefined) return;
+    await spare.close();
+    await unlink(join(this.#dir, SPARE_SEGMENT_FILE)).catch(() => undefined);
   }
 
   /**
@@ -409,6 +462,7 @@ export class Wal {
     this.#closed = true;
     await this.#handle?.close();
     this.#handle = undefined;
+    await this.#dropSpare();
   }
 
   /**
@@ -428,5 +482,6 @@ export class Wal {
     await this.#flushing?.catch(() => undefined);
     await this.#handle?.close();
     this.#handle = undefined;
+    await this.#dropSpare();
   }
 }

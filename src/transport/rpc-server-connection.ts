@@ -33,6 +33,13 @@ import {
 } from './rpc-protocol.ts';
 import type { CallContext, MethodDefinition } from './service.ts';
 
+/**
+ * The reason a call's signal aborts with when the call is over: one shared
+ * error, as every call ends so (an error made per call, with its stack,
+ * cost more than the rest of a small call's bookkeeping).
+ */
+const CALL_FINISHED = new CancelledError('The call finished');
+
 /** A registered method with its handler, as the server keeps it. */
 export interface RegisteredMethod {
   readonly definition: MethodDefinition;
@@ -379,7 +386,7 @@ export class RpcServerConnection {
     if (this.#calls.get(call.id) !== call) return;
     this.#calls.delete(call.id);
     if (call.timer !== undefined) this.#clock.clearTimer(call.timer);
-    call.abort(reason ?? new CancelledError(`Call ${call.method} finished`));
+    call.abort(reason ?? CALL_FINISHED);
     if (this.#calls.size === 0) {
       const idle = this.#callsIdle;
       this.#callsIdle = undefined;

@@ -20,9 +20,12 @@ type AnyServerCall = ServerUnaryCall<unknown, unknown> | ServerDuplexStream<unkn
  * client cancels (or goes away), `timeRemainingMs` follows the client's
  * deadline, `remoteAddress` is the client's `host:port`.
  */
-export function callContextOf(call: AnyServerCall, method: string): CallContext {
+export function callContextOf(call: AnyServerCall, method: string, answered?: () => boolean): CallContext {
   const abort = new AbortController();
-  call.once('cancelled', () => abort.abort(new CancelledError(`The client cancelled ${method}`)));
+  // gRPC reports a unary call's stream closing after its answer as a cancel too: nothing to abort then.
+  call.once('cancelled', () => {
+    if (answered?.() !== true) abort.abort(new CancelledError(`The client cancelled ${method}`));
+  });
   const deadline = call.getDeadline();
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
   return {
@@ -47,11 +50,23 @@ export function unaryCall<Request, Response>(
   run: (request: Request, context: CallContext) => Promise<Response>,
 ): handleUnaryCall<Request, Response> {
   return (call, callback) => {
+    let answered = false;
     Promise.resolve()
-      .then(() => run(call.request, callContextOf(call as AnyServerCall, method)))
+      .then(() =>
+        run(
+          call.request,
+          callContextOf(call as AnyServerCall, method, () => answered),
+        ),
+      )
       .then(
-        (response) => callback(null, response),
-        (error: unknown) => callback(failedCall(method, logger, error)),
+        (response) => {
+          answered = true;
+          callback(null, response);
+        },
+        (error: unknown) => {
+          answered = true;
+          callback(failedCall(method, logger, error));
+        },
       );
   };
 }

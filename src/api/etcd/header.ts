@@ -60,13 +60,10 @@ export type HeaderMaker = (revision?: number) => WireResponseHeader;
 export function responseHeaders(node: TesseraNode): HeaderMaker {
   const clusterId = clusterIdOf(node.initialCluster.keys());
   const memberId = node.id;
-  return (revision) => {
-    const status = node.status();
-    return {
-      cluster_id: clusterId,
-      member_id: memberId,
-      revision: revision ?? status.revision,
-      raft_term: status.term,
-    };
-  };
+  return (revision) => ({
+    cluster_id: clusterId,
+    member_id: memberId,
+    revision: revision ?? node.revision,
+    raft_term: node.term,
+  });
 }
