@@ -11,12 +11,10 @@
  *
  * @module
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { freePortBlock, TestCluster } from '../test/helpers/cluster.ts';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { TestCluster } from '../test/helpers/cluster.ts';
+import { EtcdCluster, etcdInstalled } from '../test/helpers/etcd-server.ts';
 import type { LoopResult } from './load-loop.ts';
 import { fixed } from './report.ts';
 
@@ -26,8 +24,6 @@ export const MEASURE_MS = Number(process.env['BENCH_MEASURE_MS'] ?? 5000);
 export const WARMUP_MS = 1000;
 /** Tessera members tick like etcd's defaults: 100 ms heartbeat, 1 s election timeout. */
 const TESSERA_FLAGS = ['--tick-ms', '100', '--election-ticks', '10'];
-/** How long the etcd members may take to report healthy, in milliseconds. */
-const ETCD_HEALTHY_TIMEOUT_MS = 30_000;
 
 /** The two clusters every run starts. */
 export type ClusterName = 'tessera' | 'etcd';
@@ -48,8 +44,7 @@ export interface ClusterHandle {
 
 /** Installs Debian's etcd-server when `etcd` is missing (root only); throws when it cannot. */
 function ensureEtcd(): void {
-  const found = (): boolean => spawnSync('etcd', ['--version'], { stdio: 'ignore' }).status === 0;
-  if (found()) return;
+  if (etcdInstalled()) return;
   if (process.getuid?.() !== 0) {
     throw new Error(
       'etcd is not installed and this is not root: install etcd-server (apt-get install etcd-server)',
@@ -67,101 +62,7 @@ function ensureEtcd(): void {
   }
   // The package enables a system service; the bench runs its own members only.
   spawnSync('sh', ['-c', 'systemctl stop etcd 2>/dev/null || pkill -x etcd'], { stdio: 'ignore' });
-  if (!found()) throw new Error('etcd-server installed, but `etcd` is not on the PATH');
-}
-
-/** A 3-member etcd cluster on loopback. */
-class EtcdCluster {
-  readonly endpoints: string[];
-  readonly #children: ChildProcess[] = [];
-  readonly #root: string;
-  #stopping = false;
-
-  private constructor(root: string, endpoints: string[]) {
-    this.#root = root;
-    this.endpoints = endpoints;
-  }
-
-  static async start(): Promise<EtcdCluster> {
-    const root = mkdtempSync(join(tmpdir(), 'tessera-bench-etcd-'));
-    const base = await freePortBlock([0, 1, 10, 11, 20, 21]);
-    const members = [0, 1, 2].map((i) => ({
-      name: `e${i + 1}`,
-      client: `127.0.0.1:${base + 10 * i}`,
-      peer: `127.0.0.1:${base + 10 * i + 1}`,
-    }));
-    const cluster = new EtcdCluster(
-      root,
-      members.map((m) => m.client),
-    );
-    const initial = members.map((m) => `${m.name}=http://${m.peer}`).join(',');
-    for (const member of members) {
-      const child = spawn(
-        'etcd',
-        [
-          `--name=${member.name}`,
-          `--data-dir=${join(root, member.name)}`,
-          `--listen-client-urls=http://${member.client}`,
-          `--advertise-client-urls=http://${member.client}`,
-          `--listen-peer-urls=http://${member.peer}`,
-          `--initial-advertise-peer-urls=http://${member.peer}`,
-          `--initial-cluster=${initial}`,
-          '--initial-cluster-token=tessera-bench',
-          '--initial-cluster-state=new',
-          '--logger=zap',
-          '--log-level=error',
-        ],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      const logs: string[] = [];
-      createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => {
-        if (logs.length < 200) logs.push(line);
-      });
-      child.once('exit', (code, signal) => {
-        if (!cluster.#stopping)
-          console.error(`etcd ${member.name} exited (${signal ?? code}):\n${logs.join('\n')}`);
-      });
-      cluster.#children.push(child);
-    }
-    await cluster.#waitHealthy();
-    return cluster;
-  }
-
-  get pids(): number[] {
-    return this.#children.map((child) => child.pid ?? 0);
-  }
-
-  async #waitHealthy(): Promise<void> {
-    const deadline = Date.now() + ETCD_HEALTHY_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-      const healthy = await Promise.all(
-        this.endpoints.map((endpoint) =>
-          fetch(`http://${endpoint}/health`, { signal: AbortSignal.timeout(500) })
-            .then(async (response) => ((await response.json()) as { health?: string }).health === 'true')
-            .catch(() => false),
-        ),
-      );
-      if (healthy.every(Boolean)) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`The etcd cluster did not become healthy in ${ETCD_HEALTHY_TIMEOUT_MS} ms`);
-  }
-
-  /** Kills every member (by PID) and removes the data. */
-  async stop(): Promise<void> {
-    this.#stopping = true;
-    await Promise.all(
-      this.#children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            child.once('exit', () => resolve());
-            child.kill('SIGKILL');
-          }),
-      ),
-    );
-    rmSync(this.#root, { recursive: true, force: true });
-  }
+  if (!etcdInstalled()) throw new Error('etcd-server installed, but `etcd` is not on the PATH');
 }
 
 /**

@@ -33,6 +33,7 @@ export type ErrorCode =
   | 'SESSION_EXPIRED'
   | 'ELECTION_NOT_LEADER'
   | 'ELECTION_NO_LEADER'
+  | 'FAILED_PRECONDITION'
   | 'INTERNAL';
 
 /** Options shared by every Tessera error. */
@@ -252,6 +253,16 @@ export class ElectionNoLeaderError extends TesseraError {
   }
 }
 
+/**
+ * A request refused because the state is not yet what it needs (a learner
+ * promoted before it caught up); retrying once the state changed can succeed.
+ */
+export class FailedPreconditionError extends TesseraError {
+  constructor(message: string, options: TesseraErrorOptions = {}) {
+    super('FAILED_PRECONDITION', message, options);
+  }
+}
+
 /** An unexpected failure on the remote end; `message` says what it was. */
 export class InternalError extends TesseraError {
   constructor(message: string, options: TesseraErrorOptions = {}) {
@@ -283,6 +294,7 @@ const classesByCode = new Map<string, ErrorConstructorForCode>([
   ['SESSION_EXPIRED', SessionExpiredError],
   ['ELECTION_NOT_LEADER', ElectionNotLeaderError],
   ['ELECTION_NO_LEADER', ElectionNoLeaderError],
+  ['FAILED_PRECONDITION', FailedPreconditionError],
   ['INTERNAL', InternalError],
 ]);
 

@@ -20,6 +20,7 @@ import {
   ConnectionLostError,
   DeadlineExceededError,
   errorFromWire,
+  FailedPreconditionError,
   InternalError,
   InvalidArgumentError,
   NoSpaceError,
@@ -91,6 +92,8 @@ export const TICK_MS_DEFAULT = 100;
 export const ELECTION_TICKS_SERVER_DEFAULT = 10;
 /** Default applied entries between snapshots (etcd's `--snapshot-count`). */
 export const SNAPSHOT_ENTRIES_DEFAULT = 100_000;
+/** Share of the leader's log a learner must hold to be promoted (etcd's `readyPercent`). */
+export const LEARNER_READY_FRACTION = 0.9;
 /**
  * Log bytes appended since the last snapshot that start a new one, however
  * few the entries: the log since the last snapshot is held in memory, so
@@ -1015,6 +1018,30 @@ export class TesseraNode {
         `Membership change at index ${index} did not take effect (a new leader replaced it); retry`,
       );
     }
+  }
+
+  /**
+   * Promotes learner `id` to voter (on the leader), once its log matches at
+   * least {@link LEARNER_READY_FRACTION} of the leader's, as etcd's
+   * `isLearnerReady` asks: a learner that never started, or lags far
+   * behind, would count toward the quorum without helping reach it.
+   *
+   * @throws {FailedPreconditionError} (rejects; `details.reason`
+   *   `LEARNER_NOT_READY`) when the learner is behind.
+   */
+  async promoteLearner(id: NodeId): Promise<void> {
+    const raft = this.#raw.raft;
+    if (raft.role === 'leader' && raft.confState().learners.includes(id)) {
+      const learnerMatch = raft.progress.get(id)?.match ?? 0;
+      const leaderMatch = raft.progress.get(raft.id)?.match ?? raft.log.lastIndex();
+      if (learnerMatch < leaderMatch * LEARNER_READY_FRACTION) {
+        throw new FailedPreconditionError(
+          `Cannot promote learner ${id}: its log reaches entry ${learnerMatch} of the leader's ${leaderMatch}; promote it once it caught up`,
+          { details: { reason: 'LEARNER_NOT_READY', learnerMatch, leaderMatch } },
+        );
+      }
+    }
+    await this.changeMembership({ type: ConfChangeType.addVoter, nodeId: id, context: new Uint8Array() });
   }
 
   /** Hands leadership to `id`. */

@@ -249,7 +249,7 @@ export function clientHandlers(node: TesseraNode, options: ClientHandlersOptions
       }),
     memberPromote: ({ id }) =>
       leaderOnly(async () => {
-        await node.changeMembership({ type: ConfChangeType.addVoter, nodeId: id, context: new Uint8Array() });
+        await node.promoteLearner(id);
         return null;
       }),
     transferLeadership: ({ id }) =>

@@ -188,8 +188,11 @@ interface Membership {
 function membershipOf(node: TesseraNode, handlers: ClientHandlers, etcdAddress: () => string): Membership {
   const { cluster } = handlers;
   const self = { id: node.id, etcdAddress };
+  // Sorted by id, voters and learners together, as etcd lists its members.
   const members = async (linearizable: boolean, context: CallContext): Promise<MemberStatus[]> =>
-    linearizable ? cluster.memberList(null, context) : (await cluster.status(null, context)).members;
+    (linearizable ? await cluster.memberList(null, context) : (await cluster.status(null, context)).members)
+      .slice()
+      .sort((a, b) => a.id - b.id);
   return {
     members,
     // A member that removed itself has no quorum left to ask: its own view it is.

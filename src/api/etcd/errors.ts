@@ -51,6 +51,10 @@ export const ETCD_STATUS_BY_REASON: Readonly<Record<string, EtcdStatus>> = {
     code: status.FAILED_PRECONDITION,
     message: 'etcdserver: can only promote a learner member',
   },
+  LEARNER_NOT_READY: {
+    code: status.FAILED_PRECONDITION,
+    message: 'etcdserver: can only promote a learner member which is in sync with leader',
+  },
   BAD_LEADER_TRANSFEREE: { code: status.FAILED_PRECONDITION, message: 'etcdserver: bad leader transferee' },
   AUTH_NOT_ENABLED: {
     code: status.FAILED_PRECONDITION,
@@ -93,6 +97,7 @@ export const ETCD_STATUS_BY_CODE: Readonly<Record<ErrorCode, EtcdStatus>> = {
   // etcd's election service passes its client library's errors on as they are (gRPC code UNKNOWN).
   ELECTION_NOT_LEADER: { code: status.UNKNOWN, message: 'election: not leader' },
   ELECTION_NO_LEADER: { code: status.UNKNOWN, message: 'election: no leader' },
+  FAILED_PRECONDITION: { code: status.FAILED_PRECONDITION },
   CORRUPT: { code: status.DATA_LOSS, message: 'etcdserver: corrupt cluster' },
   BAD_CHECKSUM: { code: status.DATA_LOSS },
   INTERNAL: { code: status.INTERNAL },

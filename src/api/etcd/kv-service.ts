@@ -110,7 +110,10 @@ interface WireCompactionRequest {
 }
 
 /** Makes the header of a response at a revision. */
-type HeaderAt = (revision: number) => WireResponseHeader;
+type HeaderAt = (revision: number) => WireResponseHeader | { readonly revision: number };
+
+/** The header of a response inside a txn: the revision alone, as etcd gives it. */
+const revisionOnly: HeaderAt = (revision) => ({ revision });
 
 /**
  * The `etcdserverpb.KV` implementation over `handlers.kv`, for
@@ -309,7 +312,7 @@ function txnResponseOf(response: TxnResponse, header: HeaderAt): Record<string, 
   return {
     header: header(response.revision),
     succeeded: response.succeeded,
-    responses: response.responses.map((op) => responseOpOf(op, header)),
+    responses: response.responses.map((op) => responseOpOf(op, revisionOnly)),
   };
 }
 

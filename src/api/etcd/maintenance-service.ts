@@ -223,7 +223,9 @@ export function maintenanceService(
     }),
     HashKV: unaryCall(method('HashKV'), logger, async (request: { revision: Int64 }, context) => {
       const { hash, revision } = await hashAt(int64Field(request.revision, 'revision'), context);
-      return { header: header(revision), hash, compact_revision: node.compactRevision };
+      // etcd's store starts at compact revision -1: never compacted.
+      const compacted = node.compactRevision;
+      return { header: header(revision), hash, compact_revision: compacted > 0 ? compacted : -1 };
     }),
     Snapshot: serverStreamCall(method('Snapshot'), logger, async function* (_request: unknown, context) {
       for await (const chunk of snapshots(context.signal)) {

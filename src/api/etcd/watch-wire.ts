@@ -154,7 +154,8 @@ export function canceledResponse(
   end: { readonly reason?: string; readonly compactRevision?: number } = {},
 ): WireWatchResponse {
   return {
-    header: header(),
+    // etcd's watchable store answers a compacted start at no revision (0): its header carries none.
+    header: header(end.compactRevision === undefined ? undefined : 0),
     watch_id: watchId,
     canceled: true,
     ...(end.reason === undefined ? {} : { cancel_reason: end.reason }),
