@@ -90,6 +90,7 @@ export async function runStart(flags: StartFlags): Promise<void> {
     peer: config.listenPeer,
     client: config.listenClient,
     http: config.listenHttp,
+    ...(config.listenEtcd === undefined ? {} : { etcd: config.listenEtcd }),
   };
   const peer = await listenPeer(config.listenPeer, logger, config.peerTls);
   const node = await TesseraNode.start({
@@ -106,8 +107,7 @@ export async function runStart(flags: StartFlags): Promise<void> {
     snapshotCatchupEntries: config.snapshotCatchupEntries,
     autoCompaction: config.autoCompaction,
   });
-  const listen = { ...self, ...(config.listenEtcd === undefined ? {} : { etcd: config.listenEtcd }) };
-  const listeners = await serveNode(node, peer.server, peer.address, listen, logger);
+  const listeners = await serveNode(node, peer.server, peer.address, self, logger);
   logger.info({ ...listeners.addresses, id: node.id }, 'member serving');
   console.log(
     JSON.stringify({ ready: true, name: config.name, id: node.id, ...listeners.addresses, pid: process.pid }),

@@ -19,6 +19,8 @@ export interface MemberInfo {
   readonly client: string;
   /** `host:port` of its HTTP listener (status, health, metrics). */
   readonly http: string;
+  /** `host:port` of its etcd v3 gRPC listener (`--listen-etcd`), when it serves one. */
+  readonly etcd?: string;
 }
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -52,7 +54,13 @@ export function memberIdOf(name: string): NodeId {
 
 /** Encodes a member's addresses as a membership change's context. */
 export function encodeMemberInfo(info: MemberInfo): Uint8Array {
-  return encode({ name: info.name, peer: info.peer, client: info.client, http: info.http });
+  return encode({
+    name: info.name,
+    peer: info.peer,
+    client: info.client,
+    http: info.http,
+    ...(info.etcd === undefined ? {} : { etcd: info.etcd }),
+  });
 }
 
 /** Decodes a context written by {@link encodeMemberInfo}; undefined when empty or not one. */
@@ -69,9 +77,11 @@ export function memberInfoFrom(decoded: unknown): MemberInfo | undefined {
     typeof value.name !== 'string' ||
     typeof value.peer !== 'string' ||
     typeof value.client !== 'string' ||
-    typeof value.http !== 'string'
+    typeof value.http !== 'string' ||
+    (value.etcd !== undefined && typeof value.etcd !== 'string')
   ) {
     return undefined;
   }
-  return { name: value.name, peer: value.peer, client: value.client, http: value.http };
+  const info = { name: value.name, peer: value.peer, client: value.client, http: value.http };
+  return value.etcd === undefined ? info : { ...info, etcd: value.etcd };
 }

@@ -567,7 +567,13 @@ export class TesseraNode {
   #maybePublish(): void {
     const known = this.#state.members.get(this.id);
     const self = this.info;
-    if (known?.client === self.client && known.http === self.http && known.peer === self.peer) return;
+    if (
+      known?.client === self.client &&
+      known.http === self.http &&
+      known.peer === self.peer &&
+      known.etcd === self.etcd
+    )
+      return;
     void this.propose(encodePublish(this.id, self)).catch((error: Error) =>
       this.#logger.debug(
         { error: error.message },

@@ -23,19 +23,9 @@ export interface KnownDifference {
 /** The table. */
 export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
   {
-    step: 'member list',
-    what: 'CLIENT ADDRS: Tessera lists the answering member’s own etcd address only; the other members’ are empty',
-    why: 'README "etcd compatibility": a member’s clientURLs list only the answering member’s own etcd address (the member directory does not record the others’ etcd ports yet).',
-  },
-  {
     step: 'member list -w json',
-    what: 'clientURLs only on the answering member; and the header carries "revision", which etcd 3.4 leaves out',
-    why: 'README "etcd compatibility": clientURLs list only the answering member’s own etcd address. The revision: etcd 3.5’s ClusterServer fills it (header() sets Revision), 3.4’s did not; Tessera follows 3.5’s protocol.',
-  },
-  {
-    step: 'member list (with the learner)',
-    what: 'clientURLs only on the answering member',
-    why: 'README "etcd compatibility": a member’s clientURLs list only the answering member’s own etcd address.',
+    what: 'the header carries "revision", which etcd 3.4 leaves out',
+    why: 'etcd 3.5’s ClusterServer fills it (header() sets Revision), 3.4’s did not; Tessera follows 3.5’s protocol.',
   },
   {
     step: 'endpoint status',
@@ -50,7 +40,7 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
   {
     step: 'endpoint status --cluster',
     what: 'Tessera fails ("stream terminated by RST_STREAM with error code: PROTOCOL_ERROR"); etcd prints every member',
-    why: 'etcdctl 3.4’s --cluster dials each member’s client URL and sends it whole ("http://127.0.0.1:P") as the HTTP/2 :authority; Go’s gRPC server takes it, Node’s HTTP/2 server (nghttp2, under grpc-js) resets the stream as malformed (checked with a raw node:http2 request against both). And Tessera lists only the answering member’s client URL (README: clientURLs only own).',
+    why: 'etcdctl 3.4’s --cluster dials each member’s client URL and sends it whole ("http://127.0.0.1:P") as the HTTP/2 :authority; Go’s gRPC server takes it, Node’s HTTP/2 server (nghttp2, under grpc-js) resets the stream as malformed (checked with a raw node:http2 request against both).',
   },
   {
     step: 'alarm list -w json',

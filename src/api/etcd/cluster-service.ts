@@ -12,10 +12,10 @@
  *   member as `unstarted`; Tessera's members publish their client address
  *   on start, so an empty one means the same);
  * - `peerURLs` is `http://` and its peer address (Tessera members have
- *   one); `clientURLs` are where etcd clients reach it, which Tessera
- *   knows only for the member answering (its own etcd address): the
- *   member directory does not record the others' etcd ports, so their
- *   list is empty rather than name a port that speaks another protocol.
+ *   one); `clientURLs` are where etcd clients reach it: its etcd address
+ *   (`--listen-etcd`), which each member publishes in the member
+ *   directory with its other addresses (the answering member gives its
+ *   bound one); empty for a member that serves no etcd API.
  *
  * MemberAdd: etcd's request carries no name, and a Tessera member's id is
  * derived from its name, so the new member's name is derived from its
@@ -154,7 +154,7 @@ function wireMemberOf(member: MemberStatus, self: { id: number; etcdAddress: () 
     ID: member.id,
     name: started ? member.name : '',
     peerURLs: urlsOf(member.peer),
-    clientURLs: member.id === self.id ? urlsOf(self.etcdAddress()) : [],
+    clientURLs: member.id === self.id ? urlsOf(self.etcdAddress()) : urlsOf(member.etcd ?? ''),
     isLearner: member.role === 'learner',
   };
 }

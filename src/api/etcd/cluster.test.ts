@@ -64,7 +64,7 @@ describe('clusterService with etcdctl and the etcd3 client', { timeout: 180_000 
     await cluster?.destroy();
   });
 
-  it('member list: ids, names, peer URLs and the answering member’s etcd URL, as JSON and as lines', async (t) => {
+  it('member list: ids, names, peer URLs and every member’s etcd URL, as JSON and as lines', async (t) => {
     if (!ETCDCTL_INSTALLED) return t.skip(ETCDCTL_MISSING);
     const m1 = member('m1');
     const run = await etcdctl.run(['member', 'list', '-w', 'json'], { endpoints: [m1.etcd as string] });
@@ -79,8 +79,8 @@ describe('clusterService with etcdctl and the etcd3 client', { timeout: 180_000 
         ID: memberIdOf(name),
         name,
         peerURLs: [`http://${member(name).peer}`],
-        // The member directory has no other member's etcd port: only the answering member's is known.
-        clientURLs: name === 'm1' ? [`http://${m1.etcd}`] : [],
+        // Each member publishes its etcd address in the member directory.
+        clientURLs: [`http://${member(name).etcd}`],
       })),
     );
     const lines = await etcdctl.run(['member', 'list'], { endpoints: [m1.etcd as string] });
@@ -88,8 +88,7 @@ describe('clusterService with etcdctl and the etcd3 client', { timeout: 180_000 
       lines.stdout.split('\n').filter(Boolean).sort(),
       ['m1', 'm2', 'm3']
         .map((name) => {
-          const clientUrl = name === 'm1' ? `http://${m1.etcd}` : '';
-          return `${hex(name)}, started, ${name}, http://${member(name).peer}, ${clientUrl}, false`;
+          return `${hex(name)}, started, ${name}, http://${member(name).peer}, http://${member(name).etcd}, false`;
         })
         .sort(),
     );
