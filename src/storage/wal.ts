@@ -365,10 +365,13 @@ export class Wal {
    */
   async #createSegment(segment: Segment): Promise<void> {
     const file = segmentFileName(segment.name);
+    // A new segment has the configured size (#startSegment), the spare's.
     const spare = await this.#spare;
     this.#spare = undefined;
     let handle: FileHandle;
-    if (spare !== undefined && segment.capacity <= this.#segmentBytes) {
+    if (spare === undefined) {
+      handle = await createSegmentFile(this.#dir, file, segment.capacity);
+    } else {
       try {
         await installSegmentFile(this.#dir, SPARE_SEGMENT_FILE, file);
       } catch (error) {
@@ -376,9 +379,6 @@ export class Wal {
         throw error;
       }
       handle = spare;
-    } else {
-      await spare?.close();
-      handle = await createSegmentFile(this.#dir, file, segment.capacity);
     }
     this.#prepareSpare();
     const previous = this.#handle;
