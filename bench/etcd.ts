@@ -32,9 +32,9 @@ import { type ClusterHandle, type ClusterName, MEASURE_MS, withClusters } from '
 import { KV_STEPS, type KvRun, runKvSteps, VALUE_BYTES } from './kv-steps.ts';
 import { fixed, printJsonLine, printTable, type Row, round } from './report.ts';
 
-/** The issue's `etcd3` workloads: every KV workload but the lease keep-alives. */
+/** The issue's `etcd3` workloads: every KV workload but the hot key and the lease keep-alives. */
 const ETCD3_RUN: KvRun = {
-  steps: KV_STEPS.filter((step) => step.workload !== 'leaseKeepAlive'),
+  steps: KV_STEPS.filter((step) => step.workload !== 'leaseKeepAlive' && step.keys === undefined),
   systems: ['etcd', 'tessera-etcd3', 'tessera'],
   ratios: [
     { key: 'ratio', eventKey: 'eventRatio', numerator: 'tessera-etcd3', denominator: 'etcd' },

@@ -1,6 +1,7 @@
 /**
  * The KV workloads that `npm run bench -- kv` and `etcd` share: puts from 1
- * and 256 clients, linearizable and serializable gets from 256, a watch
+ * and 256 clients, puts to one hot key from 64 (every put grows that key's
+ * history: its cost must not grow with it), linearizable and serializable gets from 256, a watch
  * fan-out and lease keep-alives, each run against several systems (a
  * cluster and the client driving it, see {@link KvSystem}) in a
  * load-generator process of its own (`kv-load.ts`), with ratios between
@@ -32,12 +33,15 @@ export interface KvStep {
   readonly name: string;
   readonly workload: Workload;
   readonly concurrency: number;
+  /** Keys written and read (default {@link KEYS}); a step on one key is keyed `<workload>_c<concurrency>_hotKey`. */
+  readonly keys?: number;
 }
 
 /** Every KV workload, in the order run (`fill` writes every key once, so that the gets find values). */
 export const KV_STEPS: readonly KvStep[] = [
   { name: 'put, 1 client', workload: 'put', concurrency: 1 },
   { name: 'put, 256 clients', workload: 'put', concurrency: 256 },
+  { name: 'put one hot key, 64 clients', workload: 'put', concurrency: 64, keys: 1 },
   { name: 'fill', workload: 'fill', concurrency: 64 },
   { name: 'get linearizable, 256', workload: 'getLinearizable', concurrency: 256 },
   { name: 'get serializable, 256', workload: 'getSerializable', concurrency: 256 },
@@ -108,7 +112,7 @@ export async function runKvSteps(
       if (eventRatio !== undefined) entry[ratio.eventKey] = eventRatio;
       rows.push({ workload: step.name, system: ratio.key, 'ops/s': opsRatio, 'events/s': eventRatio ?? '' });
     }
-    results[`${step.workload}_c${step.concurrency}`] = entry;
+    results[`${step.workload}_c${step.concurrency}${step.keys === 1 ? '_hotKey' : ''}`] = entry;
   }
   return { rows, results };
 }
@@ -131,7 +135,7 @@ function runKvStep(
     concurrency: step.concurrency,
     warmupMs: WARMUP_MS,
     measureMs: MEASURE_MS,
-    keys: KEYS,
+    keys: step.keys ?? KEYS,
     valueBytes: VALUE_BYTES,
     watchers: WATCHERS,
   };

@@ -2,7 +2,8 @@
  * `npm run bench -- kv`: a 3-member Tessera cluster and a 3-member etcd
  * cluster (Debian's `etcd-server`, installed when missing and this runs as
  * root) on loopback, both with fsync on, driven by the same workloads in
- * the same run: puts from 1 and 256 clients, linearizable and serializable
+ * the same run: puts from 1 and 256 clients, puts to one hot key from 64,
+ * linearizable and serializable
  * gets from 256, a watch fan-out, and lease keep-alives from 256.
  *
  * Each workload runs in a load-generator process of its own

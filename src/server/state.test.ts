@@ -8,11 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { open } from 'lmdb';
 import { UnavailableError } from '../base/errors.ts';
 import { MemorySnapshotStore } from '../raft/memory-stores.ts';
 import { type Entry, EntryType, type SnapshotRef } from '../raft/types.ts';
 import { CorruptionError } from '../storage/errors.ts';
-import { encodeKvEntry, type KvApplied, LmdbState } from './state.ts';
+import { LMDB_PAGE_SIZE } from '../storage/lmdb-kv-backend.ts';
+import { encodeKvEntry, type KvApplied, LmdbState, STATE_FORMAT, STATE_FORMAT_UPGRADABLE } from './state.ts';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -175,5 +177,43 @@ describe('LmdbState snapshots', () => {
     await assert.rejects(state.restore(snapshots, { metadata, totalBytes: 3 }), CorruptionError);
     assert.equal(state.restoring, 9);
     await state.close();
+  });
+
+  it('opens a directory in the format before history rows, upgrading it; refuses an unknown format', async () => {
+    const { state, dir } = openState();
+    const rewrite = (value: string, index: number): Entry => ({
+      ...(puts(index, 1, 8)[0] as Entry),
+      data: encodeKvEntry({
+        clientId: 1,
+        requestId: index,
+        command: { type: 'put', request: { key: encoder.encode('k'), value: encoder.encode(value) } },
+      }),
+    });
+    await state.apply([rewrite('one', 1), rewrite('two', 2), rewrite('three', 3)]);
+    await state.close();
+    // Back to format 2: the key's whole history, newest first, in its index value.
+    const raw = open({ path: dir, compression: false, pageSize: LMDB_PAGE_SIZE });
+    const binary = { keyEncoding: 'binary', encoding: 'binary' } as const;
+    const index = raw.openDB<Buffer, Buffer>({ name: 'kv.index', ...binary });
+    const history = raw.openDB<Buffer, Buffer>({ name: 'kv.history', ...binary });
+    const meta = raw.openDB<unknown, string>({ name: 'meta' });
+    assert.equal(meta.get('format'), STATE_FORMAT);
+    raw.transactionSync(() => {
+      const rows = [...history.getRange({ reverse: true })].map(({ value }) => Buffer.from(value));
+      index.putSync(Buffer.from('k'), Buffer.concat([index.getBinary(Buffer.from('k')) as Buffer, ...rows]));
+      history.clearSync();
+      meta.putSync('format', STATE_FORMAT_UPGRADABLE);
+    });
+    await raw.close();
+    const { state: upgraded } = openState(dir);
+    const at = (revision: number) =>
+      decoder.decode(upgraded.range({ key: encoder.encode('k'), revision }).kvs[0]?.value);
+    assert.deepEqual([at(2), at(3), at(4)], ['one', 'two', 'three']);
+    await upgraded.close();
+    const check = open({ path: dir, compression: false, pageSize: LMDB_PAGE_SIZE });
+    assert.equal(check.openDB<unknown, string>({ name: 'meta' }).get('format'), STATE_FORMAT);
+    check.openDB<unknown, string>({ name: 'meta' }).putSync('format', 99);
+    await check.close();
+    assert.throws(() => LmdbState.open(dir), CorruptionError);
   });
 });

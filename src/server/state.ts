@@ -49,8 +49,14 @@ interface LmdbSyncable {
 /** First byte of a KV entry: `[clientId, requestId, command]`, MessagePack. */
 const KV_TAG = 0x03;
 
-/** The format of the state directory; a directory written by another is refused. */
-export const STATE_FORMAT = 2;
+/**
+ * The format of the state directory: 3 keeps a key's older versions as
+ * history rows (see `lmdb-kv-backend.ts`). A directory in format
+ * {@link STATE_FORMAT_UPGRADABLE} is upgraded when opened; any other is refused.
+ */
+export const STATE_FORMAT = 3;
+/** The format before the history rows: each key's whole history in its index value. */
+export const STATE_FORMAT_UPGRADABLE = 2;
 
 /** A KV command with the identity of the call that issued it. */
 export interface KvRequest {
@@ -184,13 +190,18 @@ export class LmdbState {
         'The state directory was written by an older Tessera (format 1, before the MVCC store); remove the data directory and rejoin the member',
       );
     }
-    if (format !== undefined && format !== STATE_FORMAT) {
+    if (format !== undefined && format !== STATE_FORMAT && format !== STATE_FORMAT_UPGRADABLE) {
       throw new CorruptionError(
-        `The state directory has format ${String(format)}; this Tessera reads ${STATE_FORMAT}`,
+        `The state directory has format ${String(format)}; this Tessera reads ${STATE_FORMAT_UPGRADABLE} and ${STATE_FORMAT}`,
       );
     }
-    if (format === undefined) this.#meta.putSync('format', STATE_FORMAT);
     this.#backend = new LmdbKvBackend(root);
+    if (format !== STATE_FORMAT) {
+      root.transactionSync(() => {
+        if (format === STATE_FORMAT_UPGRADABLE) this.#backend.upgradeHistories();
+        this.#meta.putSync('format', STATE_FORMAT);
+      });
+    }
     this.#storeOptions = storeOptions;
     this.#store = MvccStore.open(this.#backend, storeOptions);
     this.#hubOptions = hubOptions;

@@ -9,7 +9,7 @@ import { open, type RootDatabase } from 'lmdb';
 import { KEY_BYTES_MAX } from '../kv/limits.ts';
 import { checkAgainstModel } from '../kv/mvcc-model.suite.ts';
 import { MvccStore } from '../kv/mvcc-store.ts';
-import { LMDB_PAGE_SIZE, LmdbKvBackend } from './lmdb-kv-backend.ts';
+import { HISTORY_VERSION_BYTES, LMDB_PAGE_SIZE, LmdbKvBackend } from './lmdb-kv-backend.ts';
 import { removeDirectory, temporaryDirectory } from './test-stores.ts';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -126,5 +126,75 @@ describe('MvccStore on LMDB', () => {
     assert.equal(copy.range({ key: bytes('k'), rangeEnd: bytes('l'), countOnly: true }).count, 50);
     assert.equal(copy.range({ key: bytes('z') }).kvs.length, 0);
     copy.checkInvariants();
+  });
+
+  it('keeps a hot key to one index version and one history row per older version, through compaction', () => {
+    const store = root.transactionSync(() => MvccStore.open(new LmdbKvBackend(root)));
+    const binary = { keyEncoding: 'binary', encoding: 'binary' } as const;
+    const index = root.openDB<Buffer, Buffer>({ name: 'kv.index', ...binary });
+    const history = root.openDB<Buffer, Buffer>({ name: 'kv.history', ...binary });
+    const key = bytes('hot');
+    root.transactionSync(() => {
+      for (let i = 1; i <= 300; i++) store.put({ key, value: bytes(`v${i}`) });
+      store.put({ key: bytes('ho'), value: bytes('neighbour') });
+    });
+    // A put writes the newest version and moves the one before it to a row: the index value never grows.
+    assert.equal(index.getBinary(Buffer.from(key))?.length, HISTORY_VERSION_BYTES);
+    assert.equal(history.getCount(), 299);
+    // The i-th put made revision i + 1 (a new store is at revision 1).
+    for (const revision of [2, 3, 151, 300, 301, 302]) {
+      const expected = revision === 302 ? 'v300' : `v${revision - 1}`;
+      assert.equal(text(store.range({ key, revision }).kvs[0]?.value), expected, `at ${revision}`);
+    }
+    assert.equal(store.range({ key, revision: 1 }).kvs.length, 0);
+    root.transactionSync(() => {
+      store.compact({ revision: 151 });
+      while (!store.compactStep(1));
+    });
+    // Kept: every version after 151, and 151 itself (what a read at 151 sees).
+    assert.equal(history.getCount(), 150);
+    assert.equal(text(store.range({ key, revision: 151 }).kvs[0]?.value), 'v150');
+    assert.equal(store.range({ key, revision: 301 }).kvs[0]?.version, 300);
+    store.checkInvariants();
+    root.transactionSync(() => {
+      store.deleteRange({ key });
+      store.compact({ revision: store.revision });
+      while (!store.compactStep(1));
+    });
+    assert.equal(index.getBinary(Buffer.from(key)), undefined);
+    assert.equal(history.getCount(), 0);
+    assert.equal(text(store.range({ key: bytes('ho') }).kvs[0]?.value), 'neighbour');
+    store.checkInvariants();
+  });
+
+  it('upgrades a store whose index values hold whole histories (state format 2) to history rows', () => {
+    const backend = new LmdbKvBackend(root);
+    const store = root.transactionSync(() => MvccStore.open(backend));
+    root.transactionSync(() => {
+      for (let i = 1; i <= 3; i++) store.put({ key: bytes('a'), value: bytes(`a${i}`) });
+      store.put({ key: bytes('b'), value: bytes('b1') });
+    });
+    const binary = { keyEncoding: 'binary', encoding: 'binary' } as const;
+    const index = root.openDB<Buffer, Buffer>({ name: 'kv.index', ...binary });
+    const history = root.openDB<Buffer, Buffer>({ name: 'kv.history', ...binary });
+    // Written as format 2 wrote it: a's three versions, newest first, in its index value.
+    const rows = [...history.getRange({ reverse: true })].map(({ value }) => Buffer.from(value));
+    assert.equal(rows.length, 2);
+    root.transactionSync(() => {
+      index.putSync(Buffer.from('a'), Buffer.concat([index.getBinary(Buffer.from('a')) as Buffer, ...rows]));
+      history.clearSync();
+    });
+    assert.equal(
+      root.transactionSync(() => backend.upgradeHistories()),
+      1,
+    );
+    assert.equal(index.getBinary(Buffer.from('a'))?.length, HISTORY_VERSION_BYTES);
+    assert.equal(history.getCount(), 2);
+    const reopened = MvccStore.open(new LmdbKvBackend(root));
+    for (let revision = 2; revision <= 4; revision++) {
+      assert.equal(text(reopened.range({ key: bytes('a'), revision }).kvs[0]?.value), `a${revision - 1}`);
+    }
+    assert.equal(text(reopened.range({ key: bytes('b') }).kvs[0]?.value), 'b1');
+    reopened.checkInvariants();
   });
 });

@@ -8,10 +8,17 @@
  * tables, in one LMDB environment the caller opens (with
  * {@link LMDB_PAGE_SIZE}):
  *
- * - `<prefix>.index`: key bytes → the key's kept versions, newest first,
- *   {@link HISTORY_VERSION_BYTES} each (revisions, version, lease,
- *   tombstone), values left out: a put rewrites its key's history, which
- *   compaction keeps short, never the values in it;
+ * - `<prefix>.index`: key bytes → the key's newest version,
+ *   {@link HISTORY_VERSION_BYTES} bytes (revisions, version, lease,
+ *   tombstone; the value left out), what reads at the current revision and
+ *   writes need;
+ * - `<prefix>.history`: the key's older kept versions, one row each, keyed
+ *   by the key's length (2 bytes), the key and the revision (12 bytes), so
+ *   a key's rows are contiguous and ordered by revision. A put moves the
+ *   newest version here (one row written, whatever the history's length:
+ *   a hot key costs the same to write and read after a million puts as
+ *   after one); older versions are read one row at a time, only by reads
+ *   that walk back (a past revision, a compaction);
  * - `<prefix>.log`: revision `{main, sub}` as 12 big-endian bytes (so LMDB
  *   orders it as numbers) → the version: its fields, key and value. Values
  *   are read from here, lazily, when a read needs them;
@@ -126,6 +133,7 @@ type SavedScalars = Omit<StoreScalars, 'compactCursor'> & { readonly compactCurs
 /** The tables and the transaction reads go through (undefined: the current one). */
 interface Tables {
   readonly index: Database<Buffer, Buffer>;
+  readonly history: Database<Buffer, Buffer>;
   readonly log: Database<Buffer, Buffer>;
   readonly transaction: Transaction | undefined;
 }
@@ -140,6 +148,8 @@ class DiskRecord implements KeyRecord {
   readonly createRevision: number;
   readonly version: number;
   readonly lease: number;
+  /** Read from a row of the history table (so the row exists: a freed version is never handed out again). */
+  readonly isRow: boolean;
   readonly #tables: Tables;
   #value: Uint8Array | undefined;
 
@@ -156,8 +166,10 @@ class DiskRecord implements KeyRecord {
       lease: number;
     },
     value?: Uint8Array,
+    isRow = false,
   ) {
     this.#tables = tables;
+    this.isRow = isRow;
     this.key = key;
     this.keyId = keyId;
     this.modRevision = fields.modRevision;
@@ -180,46 +192,118 @@ class DiskRecord implements KeyRecord {
   }
 }
 
-function encodeHistory(head: HistoryNode): Buffer {
-  let count = 0;
-  for (let node: HistoryNode | undefined = head; node !== undefined; node = node.older) count++;
-  const bytes = Buffer.allocUnsafe(count * HISTORY_VERSION_BYTES);
-  let at = 0;
-  for (let node: HistoryNode | undefined = head; node !== undefined; node = node.older) {
-    const record = node.record;
-    bytes.writeDoubleBE(record.modRevision, at);
-    bytes.writeUInt32BE(record.sub, at + 8);
-    bytes.writeDoubleBE(record.createRevision, at + 12);
-    bytes.writeDoubleBE(record.version, at + 20);
-    bytes.writeDoubleBE(record.lease, at + 28);
-    bytes.writeUInt8(record.tombstone ? 1 : 0, at + 36);
-    at += HISTORY_VERSION_BYTES;
-  }
+/** One version's fields, {@link HISTORY_VERSION_BYTES} bytes: an index value or a history row. */
+function encodeVersion(record: KeyRecord): Buffer {
+  const bytes = Buffer.allocUnsafe(HISTORY_VERSION_BYTES);
+  bytes.writeDoubleBE(record.modRevision, 0);
+  bytes.writeUInt32BE(record.sub, 8);
+  bytes.writeDoubleBE(record.createRevision, 12);
+  bytes.writeDoubleBE(record.version, 20);
+  bytes.writeDoubleBE(record.lease, 28);
+  bytes.writeUInt8(record.tombstone ? 1 : 0, 36);
   return bytes;
 }
 
-function decodeHistory(tables: Tables, keyBytes: Buffer, stored: Buffer): HistoryNode {
-  if (stored.length === 0 || stored.length % HISTORY_VERSION_BYTES !== 0) {
-    corrupt(`a key's history is ${stored.length} bytes`);
-  }
+/** The version at byte `at` of `stored` (a whole version, checked by the caller). */
+function decodeVersion(
+  tables: Tables,
+  key: Uint8Array,
+  keyId: string,
+  stored: Buffer,
+  at: number,
+  isRow: boolean,
+): DiskRecord {
+  const fields = {
+    modRevision: stored.readDoubleBE(at),
+    sub: stored.readUInt32BE(at + 8),
+    createRevision: stored.readDoubleBE(at + 12),
+    version: stored.readDoubleBE(at + 20),
+    lease: stored.readDoubleBE(at + 28),
+    tombstone: stored.readUInt8(at + 36) === 1,
+  };
+  return new DiskRecord(tables, key, keyId, fields, undefined, isRow);
+}
+
+/** The start of every history row of a key: its length (2 bytes), then its bytes. */
+function rowPrefixOf(key: Uint8Array): Buffer {
+  const prefix = Buffer.allocUnsafe(2 + key.length);
+  prefix.writeUInt16BE(key.length, 0);
+  prefix.set(key, 2);
+  return prefix;
+}
+
+/** The history row of version `{modRevision, sub}` of the key whose row prefix is `prefix`. */
+function rowKeyOf(prefix: Buffer, modRevision: number, sub: number): Buffer {
+  const row = Buffer.allocUnsafe(prefix.length + 12);
+  prefix.copy(row, 0);
+  row.writeUInt32BE(Math.floor(modRevision / 0x1_0000_0000), prefix.length);
+  row.writeUInt32BE(modRevision >>> 0, prefix.length + 4);
+  row.writeUInt32BE(sub, prefix.length + 8);
+  return row;
+}
+
+/** The newest version of a key, from its index value. */
+function headOf(tables: Tables, keyBytes: Buffer, stored: Buffer): StoredNode {
+  if (stored.length !== HISTORY_VERSION_BYTES) corrupt(`a key's newest version is ${stored.length} bytes`);
   const key = plainCopy(keyBytes);
-  const keyId = keyIdOfBytes(key);
-  const records: KeyRecord[] = [];
-  for (let at = 0; at < stored.length; at += HISTORY_VERSION_BYTES) {
-    records.push(
-      new DiskRecord(tables, key, keyId, {
-        modRevision: stored.readDoubleBE(at),
-        sub: stored.readUInt32BE(at + 8),
-        createRevision: stored.readDoubleBE(at + 12),
-        version: stored.readDoubleBE(at + 20),
-        lease: stored.readDoubleBE(at + 28),
-        tombstone: stored.readUInt8(at + 36) === 1,
-      }),
-    );
+  const record = decodeVersion(tables, key, keyIdOfBytes(key), stored, 0, false);
+  return new StoredNode(tables, rowPrefixOf(key), record);
+}
+
+/**
+ * A version of a key's history as stored: the index's newest one or a
+ * history row. Its older versions are what the history table holds below
+ * it, read (one row) when first asked for; stored versions never change,
+ * so a node's tail is always what the table holds.
+ */
+class StoredNode implements HistoryNode {
+  readonly record: DiskRecord;
+  readonly #tables: Tables;
+  readonly #rowPrefix: Buffer;
+  /** The next older node; null until read. */
+  #older: StoredNode | undefined | null = null;
+
+  constructor(tables: Tables, rowPrefix: Buffer, record: DiskRecord) {
+    this.#tables = tables;
+    this.#rowPrefix = rowPrefix;
+    this.record = record;
   }
-  let head: HistoryNode | undefined;
-  for (let i = records.length - 1; i >= 0; i--) head = { record: records[i] as KeyRecord, older: head };
-  return head as HistoryNode;
+
+  get older(): StoredNode | undefined {
+    if (this.#older === null) this.#older = this.#readOlder();
+    return this.#older;
+  }
+
+  #readOlder(): StoredNode | undefined {
+    const { modRevision, sub } = this.record;
+    // The row just below this version's: no row has this version's own revision but its own.
+    const start =
+      sub > 0
+        ? rowKeyOf(this.#rowPrefix, modRevision, sub - 1)
+        : rowKeyOf(this.#rowPrefix, modRevision - 1, 0xffff_ffff);
+    const options = { start, end: this.#rowPrefix, reverse: true, limit: 1 } as RangeOptions & {
+      transaction?: Transaction;
+    };
+    if (this.#tables.transaction !== undefined) options.transaction = this.#tables.transaction;
+    for (const { key, value } of this.#tables.history.getRange(options)) {
+      const rowKey = key as Buffer;
+      const stored = value as Buffer;
+      if (
+        rowKey.length !== this.#rowPrefix.length + 12 ||
+        rowKey.compare(this.#rowPrefix, 0, this.#rowPrefix.length, 0, this.#rowPrefix.length) !== 0
+      ) {
+        return undefined;
+      }
+      if (stored.length !== HISTORY_VERSION_BYTES) corrupt(`a history row is ${stored.length} bytes`);
+      const { key: keyBytes, keyId } = this.record;
+      return new StoredNode(
+        this.#tables,
+        this.#rowPrefix,
+        decodeVersion(this.#tables, keyBytes, keyId, stored, 0, true),
+      );
+    }
+    return undefined;
+  }
 }
 
 function encodeLogRecord(record: KeyRecord): Buffer {
@@ -269,21 +353,52 @@ class LmdbKeyIndex implements KeyIndex {
   get(keyId: string): HistoryNode | undefined {
     const keyBytes = latin1Bytes(keyId);
     const stored = readBinary(this.#tables.index, keyBytes, this.#tables);
-    return stored === undefined ? undefined : decodeHistory(this.#tables, keyBytes, stored);
+    return stored === undefined ? undefined : headOf(this.#tables, keyBytes, stored);
   }
 
+  /**
+   * Stores `head` as the key's history. The list is the stored one with
+   * versions added at the newest end (a write) or dropped at the oldest
+   * (a compaction), or a new one (a restore): its versions down to the
+   * first stored node are written, and when the list ends without one,
+   * every row below its oldest version is deleted.
+   */
   set(keyId: string, head: HistoryNode): void {
-    this.#tables.index.putSync(latin1Bytes(keyId), encodeHistory(head));
+    const { index, history } = this.#tables;
+    const keyBytes = latin1Bytes(keyId);
+    const prefix = rowPrefixOf(keyBytes);
+    index.putSync(keyBytes, encodeVersion(head.record));
+    let oldest = head.record;
+    for (let node = head.older; node !== undefined; node = node.older) {
+      const record = node.record;
+      if (!(record instanceof DiskRecord && record.isRow)) {
+        history.putSync(rowKeyOf(prefix, record.modRevision, record.sub), encodeVersion(record));
+      }
+      // A stored node's older versions are the table's already.
+      if (node instanceof StoredNode) return;
+      oldest = record;
+    }
+    this.#deleteRows(prefix, rowKeyOf(prefix, oldest.modRevision, oldest.sub));
   }
 
   delete(keyId: string): void {
-    this.#tables.index.removeSync(latin1Bytes(keyId));
+    const keyBytes = latin1Bytes(keyId);
+    this.#tables.index.removeSync(keyBytes);
+    const prefix = rowPrefixOf(keyBytes);
+    this.#deleteRows(prefix, rowKeyOf(prefix, Number.MAX_SAFE_INTEGER, 0xffff_ffff));
+  }
+
+  /** Deletes the key's history rows below row `below`. */
+  #deleteRows(prefix: Buffer, below: Buffer): void {
+    const { history, transaction } = this.#tables;
+    const rows = [...history.getKeys({ start: prefix, end: below, transaction } as never)] as Buffer[];
+    for (const row of rows) history.removeSync(row);
   }
 
   *entries(lowestKey?: string): IterableIterator<[string, HistoryNode]> {
     const range = this.#tables.index.getRange(rangeOptions(this.#tables, lowestKey, false));
     for (const { key, value } of range) {
-      yield [keyIdOfBytes(key), decodeHistory(this.#tables, key, value as Buffer)];
+      yield [keyIdOfBytes(key), headOf(this.#tables, key, value as Buffer)];
     }
   }
 
@@ -296,7 +411,7 @@ class LmdbKeyIndex implements KeyIndex {
     for (const { key, value } of range) {
       const keyId = keyIdOfBytes(key);
       if (highestKey !== undefined && (keyId > highestKey || (skipHighest && keyId === highestKey))) continue;
-      yield [keyId, decodeHistory(this.#tables, key, value as Buffer)];
+      yield [keyId, headOf(this.#tables, key, value as Buffer)];
     }
   }
 
@@ -383,6 +498,7 @@ export class LmdbKvBackend implements StoreBackend {
     const binary = { keyEncoding: 'binary', encoding: 'binary' } as const;
     this.#tables = {
       index: root.openDB<Buffer, Buffer>({ name: `${prefix}.index`, ...binary }),
+      history: root.openDB<Buffer, Buffer>({ name: `${prefix}.history`, ...binary }),
       log: root.openDB<Buffer, Buffer>({ name: `${prefix}.log`, ...binary }),
       transaction: undefined,
     };
@@ -433,9 +549,40 @@ export class LmdbKvBackend implements StoreBackend {
     };
   }
 
+  /**
+   * Moves the older versions of every key out of its index value into
+   * history rows: the layout before the history table kept a key's whole
+   * history in its index value (state format 2). Run once, inside a write
+   * transaction, on a store written in that layout.
+   *
+   * @returns how many keys had older versions to move.
+   */
+  upgradeHistories(): number {
+    const { index, history } = this.#tables;
+    const long: [Buffer, Buffer][] = [];
+    // Collect first: the index must not change under its iterator.
+    for (const { key, value } of index.getRange({})) {
+      const stored = value as Buffer;
+      if (stored.length === 0 || stored.length % HISTORY_VERSION_BYTES !== 0) {
+        corrupt(`a key's history is ${stored.length} bytes`);
+      }
+      if (stored.length > HISTORY_VERSION_BYTES) long.push([key as Buffer, stored]);
+    }
+    for (const [key, stored] of long) {
+      const prefix = rowPrefixOf(key);
+      for (let at = HISTORY_VERSION_BYTES; at < stored.length; at += HISTORY_VERSION_BYTES) {
+        const row = stored.subarray(at, at + HISTORY_VERSION_BYTES);
+        history.putSync(rowKeyOf(prefix, row.readDoubleBE(0), row.readUInt32BE(8)), Buffer.from(row));
+      }
+      index.putSync(key, Buffer.from(stored.subarray(0, HISTORY_VERSION_BYTES)));
+    }
+    return long.length;
+  }
+
   /** Empties every table (inside a write transaction), for a restore. */
   clear(): void {
     this.#tables.index.clearSync();
+    this.#tables.history.clearSync();
     this.#tables.log.clearSync();
     this.#leases.clearSync();
     this.#leaseKeys.clearSync();
