@@ -25,6 +25,7 @@ import {
   InvalidArgumentError,
   NoSpaceError,
   NotLeaderError,
+  OutcomeUnknownError,
   ProposalDroppedError,
   UnavailableError,
 } from '../base/errors.ts';
@@ -172,6 +173,8 @@ export class TesseraNode {
   #again = false;
   #closed = false;
   #lastLeader: NodeId = NONE;
+  /** Aborts when the leader changes: proposals forwarded to the old one may never be answered. */
+  #leaderChanged = new AbortController();
   #snapshotIndex: number;
   #snapshotting = false;
   /** The snapshot being received from the leader, chunk by chunk. */
@@ -555,8 +558,17 @@ export class TesseraNode {
     this.metrics.term.set(raft.term);
     if (raft.lead !== this.#lastLeader) {
       // Reads forwarded to the old leader may never be answered: fail them now; reads are safe to retry.
-      if (this.#lastLeader !== NONE)
+      if (this.#lastLeader !== NONE) {
         this.#reads.rejectAll(new UnavailableError('The leader changed during the read; retry'));
+        // etcd's answer for the same case: its ErrTimeoutDueToLeaderFail.
+        this.#leaderChanged.abort(
+          new OutcomeUnknownError(
+            `Leader ${this.#lastLeader} lost its leadership before it answered the proposal forwarded to it; it may or may not have been applied`,
+            { details: { reason: 'LEADER_FAILED' } },
+          ),
+        );
+        this.#leaderChanged = new AbortController();
+      }
       if (raft.lead !== NONE) this.metrics.leaderChanges.inc();
       this.#lastLeader = raft.lead;
       if (raft.lead !== NONE) this.#maybePublish();
@@ -717,7 +729,10 @@ export class TesseraNode {
           details: { reason: 'NO_LEADER' },
         });
       }
-      const answer = await this.#transport.propose(leader, data);
+      const leaderChanged = this.#leaderChanged.signal;
+      const answer = await this.#transport.propose(leader, data, leaderChanged).catch((error: unknown) => {
+        throw leaderChanged.aborted ? leaderChanged.reason : error;
+      });
       await this.waitApplied(answer.index);
       return { index: answer.index, outcome: answer.output ?? undefined };
     }

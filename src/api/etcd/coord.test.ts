@@ -10,20 +10,18 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import {
-  type Client,
-  type ClientReadableStream,
-  credentials,
-  type GrpcObject,
-  loadPackageDefinition,
-  type ServiceClientConstructor,
-  type ServiceError,
-  status,
-} from '@grpc/grpc-js';
+import { type Client, type ClientReadableStream, type ServiceError, status } from '@grpc/grpc-js';
 import type { TestCluster } from '../../../test/helpers/cluster.ts';
-import { ETCDCTL_ENV, ETCDCTL_INSTALLED, ETCDCTL_MISSING, startEtcdCluster } from './etcd-cluster.suite.ts';
+import {
+  call,
+  ETCDCTL_ENV,
+  ETCDCTL_INSTALLED,
+  ETCDCTL_MISSING,
+  serviceClient,
+  startEtcdCluster,
+  stubOf,
+} from './etcd-cluster.suite.ts';
 import { etcdctlRunner } from './etcdctl-runner.suite.ts';
-import { etcdPackageDefinition } from './proto.ts';
 
 /** A LeaderKey as decoded (ints as decimal strings, bytes as Buffers). */
 interface LeaderKey {
@@ -31,31 +29,6 @@ interface LeaderKey {
   readonly key: Buffer;
   readonly rev: string;
   readonly lease: string;
-}
-
-/** A gRPC client of one etcd service at `address`. */
-function serviceClient(service: string, address: string): Client {
-  const [pkg, name] = service.split('.') as [string, string];
-  const definitions = loadPackageDefinition(etcdPackageDefinition());
-  const Constructor = (definitions[pkg] as GrpcObject)[name] as ServiceClientConstructor;
-  return new Constructor(address, credentials.createInsecure());
-}
-
-/** The stub of `method` on `client`, as grpc-js generates it from the definitions. */
-function stubOf<Stub>(client: Client, method: string): Stub {
-  const stub = (client as unknown as Record<string, unknown>)[method];
-  assert.equal(typeof stub, 'function', `the client has no ${method}`);
-  return (stub as (...args: never[]) => unknown).bind(client) as Stub;
-}
-
-/** Calls unary `method` of `client`. */
-function call<Response>(client: Client, method: string, request: object): Promise<Response> {
-  const stub = stubOf<
-    (request: object, callback: (error: ServiceError | null, response: Response) => void) => void
-  >(client, method);
-  return new Promise((resolve, reject) => {
-    stub(request, (error, response) => (error === null ? resolve(response) : reject(error)));
-  });
 }
 
 /** Whether `promise` is still pending after `ms`. */

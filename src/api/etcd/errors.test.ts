@@ -8,6 +8,7 @@ import {
   InvalidArgumentError,
   LimitExceededError,
   NotLeaderError,
+  OutcomeUnknownError,
   ProposalDroppedError,
   RemoteError,
   TooLargeError,
@@ -45,6 +46,13 @@ describe('etcdStatusOf', () => {
     });
     const noLeader = new UnavailableError('Cannot propose', { details: { reason: 'NO_LEADER' } });
     assert.deepEqual(etcdStatusOf(noLeader), { code: status.UNAVAILABLE, message: 'etcdserver: no leader' });
+    const leaderFailed = new OutcomeUnknownError('Leader 1 lost its leadership', {
+      details: { reason: 'LEADER_FAILED' },
+    });
+    assert.deepEqual(etcdStatusOf(leaderFailed), {
+      code: status.UNAVAILABLE,
+      message: 'etcdserver: request timed out, possibly due to previous leader failure',
+    });
   });
 
   it('gives etcd code and text by Tessera code', () => {

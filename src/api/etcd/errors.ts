@@ -43,6 +43,10 @@ export const ETCD_STATUS_BY_REASON: Readonly<Record<string, EtcdStatus>> = {
   LEASE_EXISTS: { code: status.FAILED_PRECONDITION, message: 'etcdserver: lease already exists' },
   LEASE_TTL_TOO_LARGE: { code: status.OUT_OF_RANGE, message: 'etcdserver: too large lease TTL' },
   NO_LEADER: { code: status.UNAVAILABLE, message: 'etcdserver: no leader' },
+  LEADER_FAILED: {
+    code: status.UNAVAILABLE,
+    message: 'etcdserver: request timed out, possibly due to previous leader failure',
+  },
   MEMBER_EXISTS: { code: status.FAILED_PRECONDITION, message: 'etcdserver: member ID already exist' },
   PEER_URL_EXISTS: { code: status.FAILED_PRECONDITION, message: 'etcdserver: Peer URLs already exists' },
   MEMBER_BAD_URLS: { code: status.INVALID_ARGUMENT, message: 'etcdserver: given member URLs are invalid' },

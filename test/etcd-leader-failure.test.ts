@@ -1,0 +1,52 @@
+/**
+ * A write forwarded to a leader that fails before answering: etcd answers
+ * it with `UNAVAILABLE` "etcdserver: request timed out, possibly due to
+ * previous leader failure" (its `ErrTimeoutDueToLeaderFail`: the write may
+ * or may not have been applied), and clients branch on that text. Tessera's
+ * follower gives the same answer once it sees the leader change, instead of
+ * waiting out the forwarded proposal's own timeout (`PEER_PROPOSE_TIMEOUT_MS`).
+ *
+ * Three `tessera start` processes serving etcd's API; the leader is frozen
+ * with SIGSTOP (its connections stay open, so nothing fails fast) while a
+ * follower forwards a put to it.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type ServiceError, status } from '@grpc/grpc-js';
+import { call, serviceClient, startEtcdCluster } from '../src/api/etcd/etcd-cluster.suite.ts';
+import type { TestCluster, TestMember } from './helpers/cluster.ts';
+
+let cluster: TestCluster | undefined;
+let frozen: TestMember | undefined;
+
+before(async () => {
+  cluster = await startEtcdCluster();
+});
+after(async () => {
+  if (frozen !== undefined) cluster?.signal(frozen, 'SIGCONT');
+  await cluster?.destroy();
+});
+
+describe('a put forwarded to a leader that fails', () => {
+  it("is answered with etcd's UNAVAILABLE for a previous leader's failure, once the leader changes", async () => {
+    const running = cluster as TestCluster;
+    const leader = await running.leader();
+    const follower = running.members.find((member) => member !== leader) as TestMember;
+    const kv = serviceClient('etcdserverpb.KV', follower.etcd as string);
+    try {
+      // The link to the leader is up: this put is forwarded and answered.
+      await call(kv, 'Put', { key: Buffer.from('before'), value: Buffer.from('1') });
+      frozen = leader;
+      running.signal(leader, 'SIGSTOP');
+      const error = (await call(kv, 'Put', { key: Buffer.from('during'), value: Buffer.from('2') }).then(
+        () => assert.fail('a put forwarded to a frozen leader was answered'),
+        (failure: unknown) => failure,
+      )) as ServiceError;
+      // Waiting out the forwarded proposal's own timeout instead would answer "etcdserver: request timed out".
+      assert.equal(error.code, status.UNAVAILABLE);
+      assert.equal(error.details, 'etcdserver: request timed out, possibly due to previous leader failure');
+    } finally {
+      kv.close();
+    }
+  });
+});
