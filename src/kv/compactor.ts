@@ -62,6 +62,11 @@ export function compactionStep(state: StoreState, keysMax: number): boolean {
     batch.push([entry[0], entry[1]]);
   }
   for (const [keyId, head] of batch) {
+    if (state.index.compactKey !== undefined) {
+      for (const record of state.index.compactKey(keyId, head, state.compactRevision))
+        state.log.delete(record);
+      continue;
+    }
     const compacted = compactHistory(head, state.compactRevision);
     if (compacted === undefined) continue;
     if (compacted.head === undefined) state.index.delete(keyId);

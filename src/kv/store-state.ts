@@ -43,6 +43,14 @@ export interface KeyIndex {
   /** The first key after `key`. */
   nextHigherKey(key: string): string | undefined;
   /**
+   * Compacts one key's history at `revision` in place, as
+   * `compactHistory` and a `set` (or `delete`) would, and returns the
+   * versions freed (none when nothing changed). Optional: an index that
+   * can cut a history without reading the versions it keeps (the disk
+   * index) offers it; the others are compacted through `compactHistory`.
+   */
+  compactKey?(keyId: string, head: HistoryNode, revision: number): readonly KeyRecord[];
+  /**
    * The index as it is now, unchanged by later writes, for a snapshot to
    * read at leisure; `release` it when done (a disk index holds a read
    * transaction open until then).

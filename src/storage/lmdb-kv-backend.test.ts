@@ -167,6 +167,30 @@ describe('MvccStore on LMDB', () => {
     store.checkInvariants();
   });
 
+  it('compacts a key by rows: the versions it keeps are not read', () => {
+    const store = root.transactionSync(() => MvccStore.open(new LmdbKvBackend(root)));
+    const binary = { keyEncoding: 'binary', encoding: 'binary' } as const;
+    const history = root.openDB<Buffer, Buffer>({ name: 'kv.history', ...binary });
+    const key = bytes('hot');
+    root.transactionSync(() => {
+      for (let i = 1; i <= 100; i++) store.put({ key, value: bytes(`v${i}`) });
+    });
+    // Revisions 2..101: the newest in the index, 99 rows. Spoil a row the compaction keeps.
+    const [spoiled] = [...history.getRange({ reverse: true, offset: 10, limit: 1 })];
+    assert.ok(spoiled !== undefined);
+    const good = Buffer.from(spoiled.value);
+    root.transactionSync(() => history.putSync(spoiled.key, Buffer.from('spoilt')));
+    root.transactionSync(() => {
+      store.compact({ revision: 50 });
+      while (!store.compactStep(10));
+    });
+    // Kept: revisions 51..100 and 50 (what a read at 50 sees) as rows; 2..49 freed.
+    assert.equal(history.getCount(), 51);
+    root.transactionSync(() => history.putSync(spoiled.key, good));
+    assert.equal(text(store.range({ key, revision: 50 }).kvs[0]?.value), 'v49');
+    store.checkInvariants();
+  });
+
   it('upgrades a store whose index values hold whole histories (state format 2) to history rows', () => {
     const backend = new LmdbKvBackend(root);
     const store = root.transactionSync(() => MvccStore.open(backend));

@@ -388,6 +388,55 @@ class LmdbKeyIndex implements KeyIndex {
     this.#deleteRows(prefix, rowKeyOf(prefix, Number.MAX_SAFE_INTEGER, 0xffff_ffff));
   }
 
+  /**
+   * Compacts the key's history at `revision` (see `compactHistory`) by
+   * rows: finds the version a read at `revision` sees (the newest version,
+   * or one row found by a range lookup), then reads and deletes only the
+   * rows below it (and it, when it is a delete). A hot key's compaction
+   * costs what it frees, not the history it keeps.
+   */
+  compactKey(keyId: string, head: HistoryNode, revision: number): readonly KeyRecord[] {
+    const { index, history, transaction } = this.#tables;
+    const keyBytes = latin1Bytes(keyId);
+    const prefix = rowPrefixOf(keyBytes);
+    const { key, keyId: id } = head.record;
+    const visibleIsHead = head.record.modRevision <= revision;
+    let visible: KeyRecord | undefined = head.record;
+    let visibleRow: Buffer | undefined;
+    if (!visibleIsHead) {
+      visible = undefined;
+      const start = rowKeyOf(prefix, revision, 0xffff_ffff);
+      for (const row of history.getRange({
+        start,
+        end: prefix,
+        reverse: true,
+        limit: 1,
+        transaction,
+      } as never)) {
+        visibleRow = row.key as Buffer;
+        visible = decodeVersion(this.#tables, key, id, row.value as Buffer, 0, true);
+      }
+      if (visible === undefined || visibleRow === undefined) return [];
+    }
+    const below = visibleRow ?? rowKeyOf(prefix, Number.MAX_SAFE_INTEGER, 0xffff_ffff);
+    const freed: KeyRecord[] = [];
+    const rows: Buffer[] = [];
+    for (const row of history.getRange({ start: prefix, end: below, transaction } as never)) {
+      const stored = row.value as Buffer;
+      if (stored.length !== HISTORY_VERSION_BYTES) corrupt(`a history row is ${stored.length} bytes`);
+      rows.push(row.key as Buffer);
+      freed.push(decodeVersion(this.#tables, key, id, stored, 0, true));
+    }
+    if (!visible.tombstone && rows.length === 0) return [];
+    for (const row of rows) history.removeSync(row);
+    if (visible.tombstone) {
+      freed.push(visible);
+      if (visibleRow === undefined) index.removeSync(keyBytes);
+      else history.removeSync(visibleRow);
+    }
+    return freed;
+  }
+
   /** Deletes the key's history rows below row `below`. */
   #deleteRows(prefix: Buffer, below: Buffer): void {
     const { history, transaction } = this.#tables;
