@@ -35,6 +35,11 @@ export class NodeMetrics {
     buckets: [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1, 2],
     registers: [this.registry],
   });
+  readonly readIndexRounds = new Counter({
+    name: 'tessera_read_index_rounds_total',
+    help: 'ReadIndex rounds this member started; the linearizable reads that arrived while one waited to start share it',
+    registers: [this.registry],
+  });
   readonly leaderChanges = new Counter({
     name: 'tessera_leader_changes_total',
     help: 'Times this member saw the leader change',

@@ -93,6 +93,30 @@ describe('TesseraNode', () => {
     }
   });
 
+  it('linearizable reads that arrive before a ReadIndex round starts share it, and each sees every write before it', async () => {
+    const { node } = await singleMember();
+    try {
+      await until(() => node.status().role === 'leader', 'leadership');
+      await node.write(put('a', '0'));
+      const rounds = async () => (await node.metrics.readIndexRounds.get()).values[0]?.value ?? 0;
+      const before = await rounds();
+      const reads = Array.from({ length: 50 }, () => read(node, 'a', false));
+      const write = node.write(put('a', '1'));
+      const seen = await Promise.all(reads);
+      // Concurrent with the write, they may see it or not; a read that starts after its answer must.
+      assert.ok(
+        seen.every((value) => value === '0' || value === '1'),
+        seen.join(),
+      );
+      await write;
+      assert.equal(await read(node, 'a', false), '1');
+      const started = (await rounds()) - before;
+      assert.ok(started >= 2 && started < 10, `51 reads in two bursts started ${started} ReadIndex rounds`);
+    } finally {
+      await node.close();
+    }
+  });
+
   it('syncs a commit index only with entries or a vote, and restarts at what it applied after losing the rest', async () => {
     const first = await singleMember();
     await until(() => first.node.status().role === 'leader', 'leadership');

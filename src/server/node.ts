@@ -158,6 +158,11 @@ export class TesseraNode {
   readonly #transport: PeerTransport;
   readonly #proposals = new Waiters<AppliedResult>();
   readonly #reads = new Waiters<number>();
+  /**
+   * The ReadIndex round that linearizable reads join until the Raft loop
+   * starts it (see {@link linearizableBarrier}); undefined when none waits.
+   */
+  #readRound: { readonly context: Buffer; readonly index: Promise<number> } | undefined;
   /** Entry index → the proposal appended there (its key and bytes), to answer it or fail it when another entry took the index. */
   readonly #proposalIndex = new Map<number, { key: string; data: Uint8Array }>();
   /** Called (and cleared) after every batch of applied entries: the idle watch streams waiting for one. */
@@ -386,6 +391,7 @@ export class TesseraNode {
     try {
       do {
         this.#again = false;
+        this.#startReadRound();
         while (!this.#closed && this.alarms.size === 0 && this.#raw.hasReady()) {
           await this.#handleReady(this.#raw.ready());
         }
@@ -560,6 +566,7 @@ export class TesseraNode {
       // Reads forwarded to the old leader may never be answered: fail them now; reads are safe to retry.
       if (this.#lastLeader !== NONE) {
         this.#reads.rejectAll(new UnavailableError('The leader changed during the read; retry'));
+        this.#readRound = undefined;
         // etcd's answer for the same case: its ErrTimeoutDueToLeaderFail.
         this.#leaderChanged.abort(
           new OutcomeUnknownError(
@@ -984,15 +991,35 @@ export class TesseraNode {
         `Cannot confirm the ${what}: member ${this.info.name} has alarms ${[...this.alarms].join(', ')}; read from another member or with serializable`,
       );
     }
-    const context = randomBytes(12);
-    this.#raw.readIndex(context);
-    this.#schedule();
-    const index = await this.#reads.wait(
-      context.toString('hex'),
-      REQUEST_TIMEOUT_MS,
-      () => new DeadlineExceededError(`The ${what} was not confirmed in ${REQUEST_TIMEOUT_MS} ms`),
-    );
-    await this.waitApplied(index);
+    let round = this.#readRound;
+    if (round === undefined) {
+      const context = randomBytes(12);
+      const index = this.#reads.wait(
+        context.toString('hex'),
+        REQUEST_TIMEOUT_MS,
+        () => new DeadlineExceededError(`The ${what} was not confirmed in ${REQUEST_TIMEOUT_MS} ms`),
+      );
+      round = { context, index };
+      this.#readRound = round;
+      this.#schedule();
+    }
+    await this.waitApplied(await round.index);
+  }
+
+  /**
+   * Starts the ReadIndex round reads joined since the last (etcd batches
+   * its reads the same way, in `linearizableReadLoop`): one quorum round,
+   * one heartbeat per follower, for every read that arrived before it.
+   * Safe because the round starts after each of them arrived: the index it
+   * confirms covers every write acknowledged before any of them began.
+   * Reads arriving later join the next round.
+   */
+  #startReadRound(): void {
+    const round = this.#readRound;
+    if (round === undefined) return;
+    this.#readRound = undefined;
+    this.metrics.readIndexRounds.inc();
+    this.#raw.readIndex(round.context);
   }
 
   /** Resolves once this member applied up to `index`. */
@@ -1163,6 +1190,7 @@ export class TesseraNode {
       new ConnectionLostError(`Member ${this.info.name} shut down before the proposal's outcome was known`),
     );
     this.#reads.rejectAll(new UnavailableError(`Member ${this.info.name} shut down`));
+    this.#readRound = undefined;
     await this.#stores.close();
     await this.#state.close();
   }
