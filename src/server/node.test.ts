@@ -13,7 +13,7 @@ import {
 import { RecordingLogger } from '../base/logger.ts';
 import type { KvCommand } from '../kv/kv-command.ts';
 import type { MemoryLogStore, MemoryStableStore } from '../raft/memory-stores.ts';
-import { type NodeOptions, type NodeStores, TesseraNode } from './node.ts';
+import { type NodeOptions, type NodeStores, SNAPSHOT_ENTRIES_CAP_FACTOR, TesseraNode } from './node.ts';
 import { LmdbState } from './state.ts';
 import { writeSessionMarker } from './state-session.ts';
 import { memoryNodeStores } from './test-node-stores.ts';
@@ -181,6 +181,36 @@ describe('TesseraNode', () => {
       await until(() => stores.snapshots.latest() !== undefined, 'a snapshot');
       await node.write(put('after', 'x'));
       await until(() => stores.log.firstIndex() > 1, 'the log compacted behind the snapshot');
+    } finally {
+      await node.close();
+    }
+  });
+
+  it('the entry count starts a snapshot only once the log since the last is a share of its size, or at the cap', async () => {
+    const every = 20;
+    const { node, stores } = await singleMember(undefined, {
+      snapshotEntries: every,
+      snapshotCatchupEntries: 0,
+    });
+    try {
+      await until(() => node.status().role === 'leader', 'leadership');
+      const big = 'x'.repeat(16 * 1024);
+      for (let i = 0; i < every; i++) await node.write(put(`big${i}`, big));
+      await until(() => stores.snapshots.latest() !== undefined, 'the first snapshot');
+      const first = stores.snapshots.latest();
+      assert.ok(
+        first !== undefined && first.totalBytes > 10 * 16 * 1024,
+        `an image of ${first?.totalBytes} bytes`,
+      );
+      // Tiny writes: `every` of them are far less log than a quarter of the image.
+      for (let i = 0; i < 2 * every; i++) await node.write(put('tiny', `${i}`));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(stores.snapshots.latest()?.metadata.index, first.metadata.index, 'no snapshot yet');
+      for (let i = 0; i < SNAPSHOT_ENTRIES_CAP_FACTOR * every; i++) await node.write(put('tiny', `${i}`));
+      await until(
+        () => (stores.snapshots.latest()?.metadata.index ?? 0) > first.metadata.index,
+        'a snapshot at the entry cap',
+      );
     } finally {
       await node.close();
     }

@@ -101,6 +101,18 @@ export const LEARNER_READY_FRACTION = 0.9;
  * large values must not wait for the entry count.
  */
 export const SNAPSHOT_LOG_BYTES_DEFAULT = 64 * 1024 * 1024;
+/**
+ * Log bytes since the last snapshot, as a share of that snapshot's size,
+ * that the entry count (`snapshotEntries`) also waits for. A snapshot
+ * writes the whole state: with a large state and small entries (lease
+ * keep-alives, small puts) one every 100,000 entries would cost far more
+ * than the log it lets go (etcd's are cheap: its backend is durable by
+ * itself, ours is not synced). So the cost of each image is spread over
+ * at least a quarter of its size in log.
+ */
+export const SNAPSHOT_LOG_SHARE_OF_IMAGE = 0.25;
+/** Times `snapshotEntries` after which a snapshot starts whatever the bytes: the log since the last is in memory. */
+export const SNAPSHOT_ENTRIES_CAP_FACTOR = 4;
 /** Entries kept in the log behind a snapshot, so slightly slow followers need no snapshot (etcd: 5000). */
 export const SNAPSHOT_CATCHUP_ENTRIES_DEFAULT = 5000;
 /** How long a proposal or read may wait for its outcome. */
@@ -657,7 +669,12 @@ export class TesseraNode {
     const bytes = this.#options.snapshotLogBytes ?? SNAPSHOT_LOG_BYTES_DEFAULT;
     const since = this.#state.applied - this.#snapshotIndex;
     if (this.#snapshotting || this.#closed || since <= 0) return;
-    if (since < every && this.#logBytesSinceSnapshot < bytes) return;
+    const image = this.#stores.snapshots.latest()?.totalBytes ?? 0;
+    const due =
+      this.#logBytesSinceSnapshot >= bytes ||
+      since >= every * SNAPSHOT_ENTRIES_CAP_FACTOR ||
+      (since >= every && this.#logBytesSinceSnapshot >= image * SNAPSHOT_LOG_SHARE_OF_IMAGE);
+    if (!due) return;
     this.#snapshotting = true;
     this.#logBytesSinceSnapshot = 0;
     void this.#takeSnapshot()
