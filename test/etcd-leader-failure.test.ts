@@ -34,8 +34,17 @@ describe('a put forwarded to a leader that fails', () => {
     const follower = running.members.find((member) => member !== leader) as TestMember;
     const kv = serviceClient('etcdserverpb.KV', follower.etcd as string);
     try {
-      // The link to the leader is up: this put is forwarded and answered.
-      await call(kv, 'Put', { key: Buffer.from('before'), value: Buffer.from('1') });
+      // The link to the leader is up: these puts are forwarded and answered, many at once.
+      await Promise.all(
+        Array.from({ length: 64 }, (_, i) =>
+          call(kv, 'Put', { key: Buffer.from(`before${i}`), value: Buffer.from('1') }),
+        ),
+      );
+      // Each waits on the leader-change signal: no listener-leak warning for that.
+      assert.deepEqual(
+        follower.logs.filter((line) => line.includes('MaxListenersExceededWarning')),
+        [],
+      );
       frozen = leader;
       running.signal(leader, 'SIGSTOP');
       const error = (await call(kv, 'Put', { key: Buffer.from('during'), value: Buffer.from('2') }).then(

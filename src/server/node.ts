@@ -16,6 +16,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import {
   ConnectionLostError,
   DeadlineExceededError,
@@ -190,8 +191,13 @@ export class TesseraNode {
   #again = false;
   #closed = false;
   #lastLeader: NodeId = NONE;
-  /** Aborts when the leader changes: proposals forwarded to the old one may never be answered. */
-  #leaderChanged = new AbortController();
+  /**
+   * Aborts when the leader changes: proposals forwarded to the old one may
+   * never be answered. Each proposal in flight listens (as many as
+   * `PEER_PROPOSALS_PENDING_MAX` and the link's calls allow), so the
+   * signal's listener warning is off.
+   */
+  #leaderChanged = leaderChangeController();
   #snapshotIndex: number;
   #snapshotting = false;
   /** The snapshot being received from the leader, chunk by chunk. */
@@ -586,7 +592,7 @@ export class TesseraNode {
             { details: { reason: 'LEADER_FAILED' } },
           ),
         );
-        this.#leaderChanged = new AbortController();
+        this.#leaderChanged = leaderChangeController();
       }
       if (raft.lead !== NONE) this.metrics.leaderChanges.inc();
       this.#lastLeader = raft.lead;
@@ -1211,6 +1217,13 @@ export class TesseraNode {
     await this.#stores.close();
     await this.#state.close();
   }
+}
+
+/** An abort controller for {@link TesseraNode}'s leader changes, whose signal takes any number of listeners. */
+function leaderChangeController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 /** The keep-alive a KV entry carries, if it is one (a forwarded proposal the leader must renew first). */
