@@ -7,6 +7,7 @@ import {
   CompactedError,
   InvalidArgumentError,
   NoSpaceError,
+  NotLeaderError,
   ProposalDroppedError,
   UnavailableError,
 } from '../base/errors.ts';
@@ -112,6 +113,33 @@ describe('TesseraNode', () => {
       assert.equal(await read(node, 'a', false), '1');
       const started = (await rounds()) - before;
       assert.ok(started >= 2 && started < 10, `51 reads in two bursts started ${started} ReadIndex rounds`);
+    } finally {
+      await node.close();
+    }
+  });
+
+  it('a linearizable read with no leader known fails NOT_LEADER, and the Raft loop goes on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-node-'));
+    dirs.push(dir);
+    const self = { name: 'alone', peer: '127.0.0.1:1', client: '127.0.0.1:2', http: '127.0.0.1:3' };
+    // Two founders, one never started: no quorum, so no leader is ever known.
+    const node = await TesseraNode.start({
+      self,
+      initialCluster: new Map([
+        [self.name, self.peer],
+        ['absent', '127.0.0.1:9'],
+      ]),
+      initialClusterState: 'new',
+      stores: memoryNodeStores().stores,
+      state: LmdbState.open(join(dir, 'state')),
+      logger: new RecordingLogger(),
+      tickMs: 5,
+    });
+    try {
+      for (let i = 0; i < 2; i++) {
+        await assert.rejects(read(node, 'a', false), NotLeaderError);
+        assert.deepEqual([...node.alarms], [], 'the loop raised no alarm');
+      }
     } finally {
       await node.close();
     }

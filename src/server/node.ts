@@ -1042,7 +1042,12 @@ export class TesseraNode {
     if (round === undefined) return;
     this.#readRound = undefined;
     this.metrics.readIndexRounds.inc();
-    this.#raw.readIndex(round.context);
+    try {
+      this.#raw.readIndex(round.context);
+    } catch (error) {
+      // No leader known (NOT_LEADER naming none): every read of the round fails with it, safe to retry.
+      this.#reads.reject(round.context.toString('hex'), error as Error);
+    }
   }
 
   /** Resolves once this member applied up to `index`. */
