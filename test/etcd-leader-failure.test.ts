@@ -3,8 +3,10 @@
  * it with `UNAVAILABLE` "etcdserver: request timed out, possibly due to
  * previous leader failure" (its `ErrTimeoutDueToLeaderFail`: the write may
  * or may not have been applied), and clients branch on that text. Tessera's
- * follower gives the same answer once it sees the leader change, instead of
- * waiting out the forwarded proposal's own timeout (`PEER_PROPOSE_TIMEOUT_MS`).
+ * follower gives the same answer when the forwarded proposal's wait
+ * (`PEER_PROPOSE_TIMEOUT_MS`) ends unanswered and the leader changed
+ * meanwhile; as in etcd, the wait is not cut short at the change, since
+ * the old leader still answers if the new one kept the entry.
  *
  * Three `tessera start` processes serving etcd's API; the leader is frozen
  * with SIGSTOP (its connections stay open, so nothing fails fast) while a
@@ -28,7 +30,7 @@ after(async () => {
 });
 
 describe('a put forwarded to a leader that fails', () => {
-  it("is answered with etcd's UNAVAILABLE for a previous leader's failure, once the leader changes", async () => {
+  it("is answered with etcd's UNAVAILABLE for a previous leader's failure when its wait ends unanswered", async () => {
     const running = cluster as TestCluster;
     const leader = await running.leader();
     const follower = running.members.find((member) => member !== leader) as TestMember;
@@ -40,7 +42,7 @@ describe('a put forwarded to a leader that fails', () => {
           call(kv, 'Put', { key: Buffer.from(`before${i}`), value: Buffer.from('1') }),
         ),
       );
-      // Each waits on the leader-change signal: no listener-leak warning for that.
+      // Many proposals in flight on one link: no listener-leak warning from the waits.
       assert.deepEqual(
         follower.logs.filter((line) => line.includes('MaxListenersExceededWarning')),
         [],
@@ -51,7 +53,7 @@ describe('a put forwarded to a leader that fails', () => {
         () => assert.fail('a put forwarded to a frozen leader was answered'),
         (failure: unknown) => failure,
       )) as ServiceError;
-      // Waiting out the forwarded proposal's own timeout instead would answer "etcdserver: request timed out".
+      // Without the leader change in the answer, it would be etcd's plain "etcdserver: request timed out".
       assert.equal(error.code, status.UNAVAILABLE);
       assert.equal(error.details, 'etcdserver: request timed out, possibly due to previous leader failure');
     } finally {

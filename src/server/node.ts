@@ -16,7 +16,6 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
 import {
   ConnectionLostError,
   DeadlineExceededError,
@@ -191,13 +190,8 @@ export class TesseraNode {
   #again = false;
   #closed = false;
   #lastLeader: NodeId = NONE;
-  /**
-   * Aborts when the leader changes: proposals forwarded to the old one may
-   * never be answered. Each proposal in flight listens (as many as
-   * `PEER_PROPOSALS_PENDING_MAX` and the link's calls allow), so the
-   * signal's listener warning is off.
-   */
-  #leaderChanged = leaderChangeController();
+  /** Leader changes this member has seen (a forwarded proposal tells from it whether its leader changed meanwhile). */
+  #leaderChangesSeen = 0;
   #snapshotIndex: number;
   #snapshotting = false;
   /** The snapshot being received from the leader, chunk by chunk. */
@@ -585,15 +579,8 @@ export class TesseraNode {
       if (this.#lastLeader !== NONE) {
         this.#reads.rejectAll(new UnavailableError('The leader changed during the read; retry'));
         this.#readRound = undefined;
-        // etcd's answer for the same case: its ErrTimeoutDueToLeaderFail.
-        this.#leaderChanged.abort(
-          new OutcomeUnknownError(
-            `Leader ${this.#lastLeader} lost its leadership before it answered the proposal forwarded to it; it may or may not have been applied`,
-            { details: { reason: 'LEADER_FAILED' } },
-          ),
-        );
-        this.#leaderChanged = leaderChangeController();
       }
+      this.#leaderChangesSeen++;
       if (raft.lead !== NONE) this.metrics.leaderChanges.inc();
       this.#lastLeader = raft.lead;
       if (raft.lead !== NONE) this.#maybePublish();
@@ -759,9 +746,9 @@ export class TesseraNode {
           details: { reason: 'NO_LEADER' },
         });
       }
-      const leaderChanged = this.#leaderChanged.signal;
-      const answer = await this.#transport.propose(leader, data, leaderChanged).catch((error: unknown) => {
-        throw leaderChanged.aborted ? leaderChanged.reason : error;
+      const changesBefore = this.#leaderChangesSeen;
+      const answer = await this.#transport.propose(leader, data).catch((error: unknown) => {
+        throw this.#leaderChangesSeen !== changesBefore ? leaderFailed(leader, error) : error;
       });
       await this.waitApplied(answer.index);
       return { index: answer.index, outcome: answer.output ?? undefined };
@@ -1224,11 +1211,21 @@ export class TesseraNode {
   }
 }
 
-/** An abort controller for {@link TesseraNode}'s leader changes, whose signal takes any number of listeners. */
-function leaderChangeController(): AbortController {
-  const controller = new AbortController();
-  setMaxListeners(0, controller.signal);
-  return controller;
+/**
+ * What a proposal forwarded to `leader` fails with when the leader changed
+ * while it waited: an answer that never came (timed out, or the link was
+ * lost after it was sent) becomes etcd's `ErrTimeoutDueToLeaderFail`
+ * ("request timed out, possibly due to previous leader failure"): the
+ * outcome is unknown. As etcd does, the wait is not cut short: the old
+ * leader still answers if the new one kept the entry. Other failures
+ * (certainly not applied) stay as they are.
+ */
+function leaderFailed(leader: NodeId, error: unknown): unknown {
+  if (!(error instanceof DeadlineExceededError || error instanceof ConnectionLostError)) return error;
+  return new OutcomeUnknownError(
+    `Leader ${leader} changed before it answered the proposal forwarded to it (${error.message}); it may or may not have been applied`,
+    { cause: error, details: { reason: 'LEADER_FAILED' } },
+  );
 }
 
 /** The keep-alive a KV entry carries, if it is one (a forwarded proposal the leader must renew first). */

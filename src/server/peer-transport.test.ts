@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { ConnectionLostError, NotLeaderError, OutcomeUnknownError } from '../base/errors.ts';
+import { ConnectionLostError, NotLeaderError } from '../base/errors.ts';
 import { RecordingLogger } from '../base/logger.ts';
 import { type Message, MessageType, message, type NodeId } from '../raft/types.ts';
 import { RpcServer } from '../transport/rpc-server.ts';
@@ -178,30 +178,6 @@ describe('PeerTransport', () => {
     await until(() => arrived);
     b.transport.close();
     await assert.rejects(forwarded, ConnectionLostError);
-  });
-
-  it("a forwarded proposal's signal ends the wait with its reason, over either end of the link", async () => {
-    const [a, b] = await linkedPair();
-    a.transport.send([append(2, 5)]);
-    await until(() => b.received.length === 1);
-    const held = () => new Promise<never>(() => {});
-    a.answer = held;
-    b.answer = held;
-    // Member 2 forwards as an attach item, member 1 by a call on the connection it dialed.
-    for (const [from, to] of [
-      [b, 1],
-      [a, 2],
-    ] as const) {
-      const leaderChanged = new AbortController();
-      const forwarded = from.transport.propose(to, new Uint8Array([to]), leaderChanged.signal);
-      const reason = new OutcomeUnknownError('the leader changed');
-      leaderChanged.abort(reason);
-      await assert.rejects(forwarded, (error) => error === reason);
-      await assert.rejects(
-        from.transport.propose(to, new Uint8Array([to]), leaderChanged.signal),
-        (error) => error === reason,
-      );
-    }
   });
 
   it('when both dial at once, the connection the lower id dialed is kept', async () => {

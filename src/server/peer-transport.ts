@@ -185,10 +185,8 @@ export class PeerTransport {
    * too many proposals await answers.
    * @throws {DeadlineExceededError} (rejects) when no answer came in time
    * (the outcome is unknown).
-   * @throws (rejects with) `signal`'s reason once it aborts: the caller
-   * stops waiting (the outcome is unknown).
    */
-  propose(id: NodeId, data: Uint8Array, signal?: AbortSignal): Promise<ProposeAnswer> {
+  propose(id: NodeId, data: Uint8Array): Promise<ProposeAnswer> {
     const peer = this.#peers.get(id);
     if (peer === undefined || this.#closed) {
       return Promise.reject(
@@ -197,10 +195,7 @@ export class PeerTransport {
     }
     if (this.#route(peer) !== 'accepted') {
       const dialed = peer.dialed ?? this.#dial(peer);
-      const options = { timeoutMs: PEER_PROPOSE_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) };
-      return dialed.stub.propose({ data }, options).catch((error: unknown) => {
-        throw signal?.aborted === true ? signal.reason : error;
-      });
+      return dialed.stub.propose({ data }, { timeoutMs: PEER_PROPOSE_TIMEOUT_MS });
     }
     if (this.#pendingProposals.size >= PEER_PROPOSALS_PENDING_MAX) {
       return Promise.reject(
@@ -209,39 +204,17 @@ export class PeerTransport {
         ),
       );
     }
-    if (signal?.aborted === true) return Promise.reject(signal.reason);
     const requestId = ++this.#proposeCounter;
     return new Promise<ProposeAnswer>((resolve, reject) => {
-      const settle = (): void => {
-        this.#pendingProposals.delete(requestId);
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const onAbort = (): void => {
-        settle();
-        reject(signal?.reason);
-      };
       const timer = setTimeout(() => {
-        settle();
+        this.#pendingProposals.delete(requestId);
         reject(
           new DeadlineExceededError(
             `The proposal forwarded to ${id} had no answer in ${PEER_PROPOSE_TIMEOUT_MS} ms`,
           ),
         );
       }, PEER_PROPOSE_TIMEOUT_MS);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#pendingProposals.set(requestId, {
-        peer: id,
-        resolve: (answer) => {
-          settle();
-          resolve(answer);
-        },
-        reject: (error) => {
-          settle();
-          reject(error);
-        },
-        timer,
-      });
+      this.#pendingProposals.set(requestId, { peer: id, resolve, reject, timer });
       peer.proposes.push({ requestId, data });
       peer.accepted?.wake?.();
     });
