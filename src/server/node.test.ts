@@ -14,7 +14,15 @@ import {
 import { RecordingLogger } from '../base/logger.ts';
 import type { KvCommand } from '../kv/kv-command.ts';
 import type { MemoryLogStore, MemoryStableStore } from '../raft/memory-stores.ts';
-import { type NodeOptions, type NodeStores, SNAPSHOT_ENTRIES_CAP_FACTOR, TesseraNode } from './node.ts';
+import { memberIdOf } from './member.ts';
+import {
+  type NodeOptions,
+  type NodeStores,
+  SNAPSHOT_ENTRIES_CAP_FACTOR,
+  SNAPSHOT_STAGGER,
+  snapshotStaggerOf,
+  TesseraNode,
+} from './node.ts';
 import { LmdbState } from './state.ts';
 import { writeSessionMarker } from './state-session.ts';
 import { memoryNodeStores } from './test-node-stores.ts';
@@ -222,25 +230,54 @@ describe('TesseraNode', () => {
     });
     try {
       await until(() => node.status().role === 'leader', 'leadership');
+      // A large state in one entry, then tiny writes until the first snapshot (at `every` entries, give or take
+      // this member's stagger): the image holds the large state, the log after it only tiny entries.
       const big = 'x'.repeat(16 * 1024);
-      for (let i = 0; i < every; i++) await node.write(put(`big${i}`, big));
+      await node.write({
+        type: 'txn',
+        request: {
+          compare: [],
+          success: Array.from({ length: 20 }, (_, i) => ({
+            type: 'put' as const,
+            request: { key: bytes(`big${i}`), value: bytes(big) },
+          })),
+        },
+      });
+      for (let i = 0; stores.snapshots.latest() === undefined && i < 2 * every; i++) {
+        await node.write(put('tiny', `${i}`));
+      }
       await until(() => stores.snapshots.latest() !== undefined, 'the first snapshot');
       const first = stores.snapshots.latest();
       assert.ok(
-        first !== undefined && first.totalBytes > 10 * 16 * 1024,
+        first !== undefined && first.totalBytes > 20 * 16 * 1024,
         `an image of ${first?.totalBytes} bytes`,
       );
       // Tiny writes: `every` of them are far less log than a quarter of the image.
       for (let i = 0; i < 2 * every; i++) await node.write(put('tiny', `${i}`));
       await new Promise((resolve) => setTimeout(resolve, 200));
       assert.equal(stores.snapshots.latest()?.metadata.index, first.metadata.index, 'no snapshot yet');
-      for (let i = 0; i < SNAPSHOT_ENTRIES_CAP_FACTOR * every; i++) await node.write(put('tiny', `${i}`));
+      for (let i = 0; i < (1 + SNAPSHOT_STAGGER) * SNAPSHOT_ENTRIES_CAP_FACTOR * every; i++)
+        await node.write(put('tiny', `${i}`));
       await until(
         () => (stores.snapshots.latest()?.metadata.index ?? 0) > first.metadata.index,
         'a snapshot at the entry cap',
       );
     } finally {
       await node.close();
+    }
+  });
+
+  it("members snapshot at thresholds staggered by their ids, so a cluster's members do not build images at once", () => {
+    for (const names of [
+      ['n1', 'n2', 'n3'],
+      ['m1', 'm2', 'm3'],
+    ]) {
+      const factors = names.map((name) => snapshotStaggerOf(memberIdOf(name))).sort((a, b) => a - b);
+      for (const factor of factors) assert.ok(factor >= 1 && factor < 1 + SNAPSHOT_STAGGER, `${factor}`);
+      assert.ok(
+        factors.every((factor, i) => i === 0 || factor - (factors[i - 1] as number) > 0.01),
+        `${names.join()}: ${factors.join(', ')}`,
+      );
     }
   });
 
