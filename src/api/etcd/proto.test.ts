@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
-import { etcdPackageDefinition, etcdService, int64Field } from './proto.ts';
+import { etcdPackageDefinition, etcdService, int64Field, uint64BitsOf } from './proto.ts';
 
 /** The copy of etcd's `rpc.proto` the `etcd3` client ships (etcd 3.4 with 3.5's Downgrade), as a reference. */
 function etcd3ClientDefinition(): PackageDefinition {
@@ -131,6 +131,34 @@ describe('int64Field', () => {
         (error: Error & { code?: string }) => error.code === 'INVALID_ARGUMENT' && /^ID /.test(error.message),
         String(value),
       );
+    }
+  });
+});
+
+describe('uint64BitsOf', () => {
+  it('splits a decimal uint64 into the halves the encoder writes, and the wire gives the number back', () => {
+    assert.deepEqual(uint64BitsOf('4294967297'), { low: 1, high: 1, unsigned: true });
+    const range = etcdService('etcdserverpb.KV')['Range'];
+    assert.ok(range !== undefined);
+    for (const decimal of [
+      '0',
+      '1',
+      '4294967295',
+      '4294967296',
+      '9007199254740993',
+      '18446744073709551615',
+    ]) {
+      const header = { cluster_id: uint64BitsOf(decimal), member_id: 7, revision: 3, raft_term: 2 };
+      const decoded = range.responseDeserialize(range.responseSerialize({ header })) as {
+        header: { cluster_id: string };
+      };
+      assert.equal(decoded.header.cluster_id, decimal);
+    }
+  });
+
+  it('refuses what is not a decimal uint64', () => {
+    for (const bad of ['-1', '18446744073709551616', '0x10', '', '1.5']) {
+      assert.throws(() => uint64BitsOf(bad), RangeError, bad);
     }
   });
 });
