@@ -189,6 +189,18 @@ export class PeerTransport {
   }
 
   /**
+   * Writes the batches queued on dialed links now rather than at the end
+   * of this event-loop turn: the Raft loop calls it after handing over a
+   * Ready's messages, so that a leader's appends are on the wire before
+   * its own WAL write and fdatasync, as etcd's leader sends before it
+   * persists. (Items for links the peer dialed leave through their
+   * stream, a few microtasks later.)
+   */
+  flush(): void {
+    for (const peer of this.#peers.values()) peer.dialed?.client.flush();
+  }
+
+  /**
    * Forwards a proposal to peer `id` (the leader) over the link to it.
    *
    * @throws {UnavailableError} (rejects) when `id` is not a known peer, or

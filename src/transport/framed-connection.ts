@@ -133,6 +133,10 @@ export class FramedConnection implements MessageConnection {
     return pendingBytes <= this.#limits.sendQueueBytesHigh;
   }
 
+  flush(): void {
+    this.#flush();
+  }
+
   readonly #flush = (): void => {
     this.#flushScheduled = false;
     if (this.#queue.length === 0 || this.#socket.destroyed) return;

@@ -65,6 +65,10 @@ class MemoryConnection implements MessageConnection {
     else this.#handler.message(message);
   }
 
+  flush(): void {
+    // Each message is already on its way (a microtask).
+  }
+
   drained(): Promise<void> {
     return Promise.resolve();
   }

@@ -41,6 +41,13 @@ export interface MessageConnection {
    *   the connection stays open and nothing was sent.
    */
   send(message: unknown): boolean;
+  /**
+   * Writes what is queued now instead of at the end of this event-loop
+   * turn (sends are batched per turn). For a caller whose next step is
+   * slow and independent of the send, such as the Raft loop's own WAL
+   * write and fdatasync after handing its peers their appends.
+   */
+  flush(): void;
   /** Resolves once the send queue is back under its low-water mark, or the connection closed. */
   drained(): Promise<void>;
   /** Closes the connection; queued messages are flushed first when `error` is undefined. */

@@ -213,6 +213,11 @@ export class RpcClient {
     return stream;
   }
 
+  /** Writes the calls queued on the connection now rather than at the end of this turn (see `MessageConnection.flush`). */
+  flush(): void {
+    this.#connection?.flush();
+  }
+
   /** Closes the connection and fails every call and waiter with `CANCELLED`. */
   close(): void {
     if (this.#state === 'closed') return;
