@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { RecordingLogger } from '../src/base/logger.ts';
 import { memberAddCommand, statusCommand } from '../src/cli/client-commands.ts';
-import { startArgs } from '../src/cli/dev.ts';
+import { MEMBER_NODE_FLAGS, startArgs } from '../src/cli/dev.ts';
 import { openDiskStores } from '../src/cli/start.ts';
 import { bootstrapStores } from '../src/raft/stores.ts';
 import { type Entry, EntryType } from '../src/raft/types.ts';
@@ -107,6 +107,7 @@ async function startMember(
   const child = spawn(
     process.execPath,
     [
+      ...MEMBER_NODE_FLAGS,
       BIN,
       ...startArgs(member, {
         data: dir,

@@ -5,13 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { isProcessAlive } from '../src/base/process.ts';
 import { getCommand, type KeyLine, putCommand } from '../src/cli/client-commands.ts';
+import { MEMBER_NODE_FLAGS } from '../src/cli/dev.ts';
 import type { TxnResponseLine } from '../src/cli/txn-command.ts';
 import { freePortBlock } from './helpers/cluster.ts';
 
@@ -52,6 +53,9 @@ describe('tessera dev', { timeout: 60_000 }, () => {
         stdio: ['ignore', 'pipe', 'inherit'],
       },
     );
+    // The members' PIDs once printed: a failed assertion must not leave them running (SIGKILL on
+    // `tessera dev` cannot be caught, so it cannot stop them itself).
+    let memberPids: number[] = [];
     try {
       const line = await new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('no JSON line in 30 s')), 30_000);
@@ -64,14 +68,20 @@ describe('tessera dev', { timeout: 60_000 }, () => {
       const { nodes } = JSON.parse(line) as {
         nodes: { name: string; client: string; peer: string; http: string; etcd: string; pid: number }[];
       };
+      memberPids = nodes.map((n) => n.pid);
       assert.deepEqual(
         nodes.map((n) => n.name),
         ['n1', 'n2', 'n3'],
       );
       assert.equal(nodes[0]?.client, `127.0.0.1:${basePort}`);
       assert.equal(nodes[2]?.etcd, `127.0.0.1:${basePort + 23}`);
-      for (const node of nodes)
+      for (const node of nodes) {
         assert.ok(isProcessAlive(node.pid), `${node.name} (pid ${node.pid}) is running`);
+        // Started with the member's Node flags (a larger young generation, see MEMBER_NODE_FLAGS).
+        const argv = readFileSync(`/proc/${node.pid}/cmdline`, 'utf8').split('\0');
+        for (const flag of MEMBER_NODE_FLAGS)
+          assert.ok(argv.includes(flag), `${node.name} runs with ${flag}`);
+      }
       const endpoints = nodes.map((n) => n.client);
       await putCommand([endpoints[1] as string], 'hello', 'world');
       assert.equal((await getCommand([endpoints[2] as string], 'hello', false)).value, 'world');
@@ -210,6 +220,7 @@ describe('tessera dev', { timeout: 60_000 }, () => {
         assert.equal(isProcessAlive(node.pid), false, `${node.name} (pid ${node.pid}) was stopped`);
     } finally {
       child.kill('SIGKILL');
+      for (const pid of memberPids) if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
       rmSync(data, { recursive: true, force: true });
     }
   });

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { startArgs } from '../../src/cli/dev.ts';
+import { MEMBER_NODE_FLAGS, startArgs } from '../../src/cli/dev.ts';
 import type { NodeStatus } from '../../src/server/api.ts';
 
 const BIN = new URL('../../bin/tessera.js', import.meta.url).pathname;
@@ -147,6 +147,7 @@ export class TestCluster {
     const child = spawn(
       process.execPath,
       [
+        ...MEMBER_NODE_FLAGS,
         BIN,
         ...startArgs(member, {
           data: member.data,
