@@ -9,7 +9,8 @@ import { open, type RootDatabase } from 'lmdb';
 import { KEY_BYTES_MAX } from '../kv/limits.ts';
 import { checkAgainstModel } from '../kv/mvcc-model.suite.ts';
 import { MvccStore } from '../kv/mvcc-store.ts';
-import { HISTORY_VERSION_BYTES, LMDB_PAGE_SIZE, LmdbKvBackend } from './lmdb-kv-backend.ts';
+import { CorruptionError } from './errors.ts';
+import { HISTORY_VERSION_BYTES, LMDB_PAGE_SIZE, LmdbKvBackend, revisionKey } from './lmdb-kv-backend.ts';
 import { removeDirectory, temporaryDirectory } from './test-stores.ts';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -92,6 +93,48 @@ describe('MvccStore on LMDB', () => {
     assert.equal(reopened.range({ key: bytes('b') }).kvs.length, 0);
     assert.deepEqual(reopened.leaseList(), []);
     reopened.checkInvariants();
+  });
+
+  it('hands out values that later reads leave alone (they are read through a reused buffer, then copied)', () => {
+    const store = root.transactionSync(() => MvccStore.open(new LmdbKvBackend(root)));
+    const long = 'x'.repeat(600);
+    root.transactionSync(() => {
+      store.put({ key: bytes('a'), value: bytes(`first ${long}`) });
+      store.put({ key: bytes('b'), value: bytes('second') });
+    });
+    const reopened = MvccStore.open(new LmdbKvBackend(root));
+    const a = reopened.range({ key: bytes('a') }).kvs[0]?.value;
+    const b = reopened.range({ key: bytes('b') }).kvs[0]?.value;
+    const events = root.transactionSync(
+      () => reopened.put({ key: bytes('b'), value: bytes('third') }).events,
+    );
+    assert.equal(text(a), `first ${long}`);
+    assert.equal(text(b), 'second');
+    assert.equal(text(events[0]?.prevKv?.value), 'second');
+    assert.equal(text(reopened.range({ key: bytes('b') }).kvs[0]?.value), 'third');
+  });
+
+  it('refuses a version whose log record is missing or cut short with a CorruptionError', () => {
+    const store = root.transactionSync(() => MvccStore.open(new LmdbKvBackend(root)));
+    root.transactionSync(() => {
+      store.put({ key: bytes('gone'), value: bytes('v') });
+      store.put({ key: bytes('short'), value: bytes('v') });
+    });
+    const log = root.openDB<Buffer, Buffer>({ name: 'kv.log', keyEncoding: 'binary', encoding: 'binary' });
+    root.transactionSync(() => {
+      log.removeSync(revisionKey(2, 0));
+      log.putSync(revisionKey(3, 0), Buffer.alloc(10));
+    });
+    const reopened = MvccStore.open(new LmdbKvBackend(root));
+    assert.throws(
+      () => reopened.range({ key: bytes('gone') }).kvs[0]?.value,
+      (error) =>
+        error instanceof CorruptionError && /2\.0 of a key is missing from the log/.test(error.message),
+    );
+    assert.throws(
+      () => reopened.range({ key: bytes('short') }).kvs[0]?.value,
+      (error) => error instanceof CorruptionError && /3\.0 is 10 bytes/.test(error.message),
+    );
   });
 
   it('takes keys up to KEY_BYTES_MAX, with a lease', () => {

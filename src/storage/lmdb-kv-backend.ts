@@ -185,14 +185,34 @@ class DiskRecord implements KeyRecord {
   }
 
   get value(): Uint8Array {
-    if (this.#value === undefined) {
-      const stored = readBinary(this.#tables.log, revisionKey(this.modRevision, this.sub), this.#tables);
-      if (stored === undefined)
-        corrupt(`version ${this.modRevision}.${this.sub} of a key is missing from the log`);
-      this.#value = decodeLogRecord(this.#tables, stored, this.modRevision, this.sub).value;
-    }
+    this.#value ??= readLogValue(this.#tables, this.modRevision, this.sub);
     return this.#value;
   }
+}
+
+/**
+ * The value of version `{modRevision, sub}`, read from the log through
+ * lmdb's reused read buffer and copied once. (Every put reads its key's
+ * previous value, for the event's `prevKv`: a copy of the whole record,
+ * then of its key and value, made three allocations of it.)
+ */
+function readLogValue(tables: Tables, modRevision: number, sub: number): Uint8Array {
+  const getBinaryFast = tables.log.getBinaryFast as (
+    key: Buffer,
+    options?: { transaction?: Transaction },
+  ) => Buffer | undefined;
+  const stored = getBinaryFast.call(
+    tables.log,
+    revisionKey(modRevision, sub),
+    tables.transaction === undefined ? undefined : { transaction: tables.transaction },
+  );
+  if (stored === undefined) corrupt(`version ${modRevision}.${sub} of a key is missing from the log`);
+  // lmdb sets the reused buffer's `length` to the value's; its bytes past it are stale, so every bound is explicit.
+  const length = stored.length;
+  if (length < LOG_HEADER_BYTES) corrupt(`version ${modRevision}.${sub} is ${length} bytes`);
+  const keyLength = stored.readUInt32BE(25);
+  if (LOG_HEADER_BYTES + keyLength > length) corrupt(`version ${modRevision}.${sub} is cut short`);
+  return plainCopy(stored.subarray(LOG_HEADER_BYTES + keyLength, length));
 }
 
 /** One version's fields, {@link HISTORY_VERSION_BYTES} bytes: an index value or a history row. */
