@@ -23,7 +23,7 @@ import {
   snapshotStaggerOf,
   TesseraNode,
 } from './node.ts';
-import { LmdbState } from './state.ts';
+import { LmdbState, type LmdbStateOptions } from './state.ts';
 import { writeSessionMarker } from './state-session.ts';
 import { memoryNodeStores } from './test-node-stores.ts';
 
@@ -39,6 +39,7 @@ after(() => {
 async function singleMember(
   restart?: { stores: NodeStores; dir: string },
   options: Partial<NodeOptions> = {},
+  stateOptions: LmdbStateOptions = {},
 ): Promise<{ node: TesseraNode; failSync: () => void; stores: NodeStores; dir: string; state: LmdbState }> {
   const dir = restart?.dir ?? mkdtempSync(join(tmpdir(), 'tessera-node-'));
   if (restart === undefined) dirs.push(dir);
@@ -46,7 +47,7 @@ async function singleMember(
   const stores = restart?.stores ?? fresh.stores;
   const fillDisk = fresh.fillDisk;
   const self = { name: 'solo', peer: '127.0.0.1:1', client: '127.0.0.1:2', http: '127.0.0.1:3' };
-  const state = LmdbState.open(join(dir, 'state'));
+  const state = LmdbState.open(join(dir, 'state'), {}, {}, stateOptions);
   const node = await TesseraNode.start({
     self,
     initialCluster: new Map([[self.name, self.peer]]),
@@ -330,6 +331,26 @@ describe('TesseraNode', () => {
       );
       await node.close();
       await inFlightFailed;
+    } finally {
+      await node.close();
+    }
+  });
+
+  it('a state disk with less free space than a write transaction needs raises NOSPACE before LMDB writes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-node-'));
+    dirs.push(dir);
+    await LmdbState.open(join(dir, 'state')).close(); // a state directory in the current format
+    // No file system has this much free: the first apply (the leader's empty entry) is refused.
+    const { node, state } = await singleMember(
+      { stores: memoryNodeStores().stores, dir },
+      {},
+      { freeBytesMin: Number.MAX_SAFE_INTEGER },
+    );
+    try {
+      await until(() => node.status().alarms.length > 0, 'the alarm');
+      assert.deepEqual(node.status().alarms, ['NOSPACE']);
+      assert.equal(state.applied, 0, 'nothing was applied');
+      await assert.rejects(node.write(put('after', 'x')), NoSpaceError);
     } finally {
       await node.close();
     }

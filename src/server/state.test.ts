@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { open } from 'lmdb';
-import { UnavailableError } from '../base/errors.ts';
+import { NoSpaceError, UnavailableError } from '../base/errors.ts';
 import { MemorySnapshotStore } from '../raft/memory-stores.ts';
 import { type Entry, EntryType, type SnapshotRef } from '../raft/types.ts';
 import { CorruptionError } from '../storage/errors.ts';
@@ -106,6 +106,41 @@ describe('LmdbState', () => {
     assert.equal(reopened.revision, 3);
     assert.equal(reopened.applied, 3);
     assert.equal(get(reopened, 'a'), undefined);
+    await reopened.close();
+  });
+
+  it('refuses to write, changing nothing, while its disk has less free space than it needs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-state-'));
+    dirs.push(dir);
+    const roomy = LmdbState.open(dir);
+    await roomy.apply(puts(1, 5, 10));
+    await roomy.close();
+    // No file system has this much free: every write transaction must be refused, and a new state
+    // (whose format is written when opened) is not opened at all.
+    assert.throws(
+      () => LmdbState.open(join(dir, 'new'), {}, {}, { freeBytesMin: Number.MAX_SAFE_INTEGER }),
+      (error) => error instanceof NoSpaceError && /^Cannot open the state: /.test(error.message),
+    );
+    const full = LmdbState.open(dir, {}, {}, { freeBytesMin: Number.MAX_SAFE_INTEGER });
+    await assert.rejects(
+      full.apply(puts(6, 5, 10)),
+      (error) =>
+        error instanceof NoSpaceError &&
+        error.code === 'NO_SPACE' &&
+        /apply entries 6 to 10: the state's file system has \d+ bytes free/.test(error.message),
+    );
+    assert.equal(full.applied, 5);
+    assert.equal(size(full), 5);
+    const { snapshots, ref, source } = await snapshotted(50, 10);
+    await assert.rejects(full.restore(snapshots, ref), NoSpaceError);
+    assert.equal(full.restoring, undefined, 'a refused restore never began');
+    assert.equal(full.applied, 5);
+    await full.close();
+    await source.close();
+    const reopened = LmdbState.open(dir);
+    assert.equal(reopened.applied, 5);
+    await reopened.apply(puts(6, 5, 10));
+    assert.equal(reopened.applied, 10);
     await reopened.close();
   });
 });

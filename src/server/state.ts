@@ -15,9 +15,9 @@
  *
  * @module
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
 import { type Database, open, type RootDatabase } from 'lmdb';
-import { ProtocolError, TesseraError, UnavailableError } from '../base/errors.ts';
+import { NoSpaceError, ProtocolError, TesseraError, UnavailableError } from '../base/errors.ts';
 import { decode, encode, MultiDecoder } from '../codec/msgpack.ts';
 import { decodeCommand, encodeCommand, type KvCommand } from '../kv/kv-command.ts';
 import { applyCommand, type LeaseChange } from '../kv/kv-machine.ts';
@@ -158,12 +158,33 @@ export const RESTORE_READ_BYTES = 1024 * 1024;
 /** Keys whose compacted history one step frees, between applies. */
 export const COMPACTION_KEYS_PER_STEP = 1000;
 
+/**
+ * Default least free space, in bytes an unprivileged user may take, that
+ * the state's file system must have before a write transaction begins.
+ * LMDB writes through a writable memory map (see {@link LmdbState.open}),
+ * where running out of space is a SIGBUS that kills the process rather than
+ * an error; below this the transaction is refused with a `NoSpaceError`
+ * (the member's NOSPACE alarm) before it writes anything. One transaction
+ * applies at most a Ready's committed entries (64 MiB by default,
+ * `COMMITTED_BYTES_PER_READY_MAX_DEFAULT`) or a snapshot chunk, which take
+ * at most about twice their size in pages.
+ */
+export const STATE_FREE_BYTES_MIN_DEFAULT = 256 * 1024 * 1024;
+
+/** Options of {@link LmdbState.open}. */
+export interface LmdbStateOptions {
+  /** Least free space before a write transaction (default {@link STATE_FREE_BYTES_MIN_DEFAULT}). */
+  readonly freeBytesMin?: number;
+}
+
 /** The result of applying one entry: the proposal it answers, if any. */
 export type AppliedResult = KvApplied | undefined;
 
 /** The node's state machine, on LMDB. */
 export class LmdbState {
   readonly #root: RootDatabase;
+  readonly #path: string;
+  readonly #freeBytesMin: number;
   readonly #meta: Database<unknown, string>;
   readonly #backend: LmdbKvBackend;
   readonly #storeOptions: MvccStoreOptions;
@@ -181,8 +202,15 @@ export class LmdbState {
     | { readonly path: string; readonly bootId: string | null; readonly discarded: boolean }
     | undefined;
 
-  private constructor(root: RootDatabase, storeOptions: MvccStoreOptions, hubOptions: WatchHubOptions) {
+  private constructor(
+    root: RootDatabase,
+    storeOptions: MvccStoreOptions,
+    hubOptions: WatchHubOptions,
+    disk: LmdbStateOptions & { readonly path: string },
+  ) {
     this.#root = root;
+    this.#path = disk.path;
+    this.#freeBytesMin = disk.freeBytesMin ?? STATE_FREE_BYTES_MIN_DEFAULT;
     this.#meta = root.openDB<unknown, string>({ name: 'meta' });
     const format = this.#meta.get('format');
     if (format === undefined && this.#meta.get('applied') !== undefined) {
@@ -197,6 +225,7 @@ export class LmdbState {
     }
     this.#backend = new LmdbKvBackend(root);
     if (format !== STATE_FORMAT) {
+      this.#checkFreeSpace('open the state');
       root.transactionSync(() => {
         if (format === STATE_FORMAT_UPGRADABLE) this.#backend.upgradeHistories();
         this.#meta.putSync('format', STATE_FORMAT);
@@ -239,16 +268,33 @@ export class LmdbState {
     path: string,
     storeOptions: MvccStoreOptions = {},
     hubOptions: WatchHubOptions = {},
+    options: LmdbStateOptions = {},
   ): LmdbState {
     mkdirSync(path, { recursive: true });
     const bootId = currentBootId();
     const discarded = beginSession(path, bootId);
-    const state = new LmdbState(
-      // noSync: commits are not synced; the snapshot and the WAL are what is durable (see state-session.ts).
-      open({ path, compression: false, pageSize: LMDB_PAGE_SIZE, noSync: true }),
-      storeOptions,
-      hubOptions,
-    );
+    // noSync: commits are not synced; the snapshot and the WAL are what is durable (see state-session.ts).
+    // useWritemap: LMDB writes pages in place in its memory map, rather than copying each page it
+    // changes into a malloc'd buffer and writing it with a pwrite at commit. Same-run A/B, three
+    // rounds each: 256 etcd3 clients put 6.2k/s against 5.5k/s at 183 µs of server CPU per put
+    // against 215, natively 14.1k/s against 13.6k/s, single-client puts 1,205/s against 1,113/s.
+    // Its price: a full disk is a SIGBUS when a write faults in a page, not an error, so every
+    // write transaction first checks the free space (see STATE_FREE_BYTES_MIN_DEFAULT); and a state
+    // larger than RAM is slower to write (a page is read before it is changed).
+    const root = open({
+      path,
+      compression: false,
+      pageSize: LMDB_PAGE_SIZE,
+      noSync: true,
+      useWritemap: true,
+    });
+    let state: LmdbState;
+    try {
+      state = new LmdbState(root, storeOptions, hubOptions, { ...options, path });
+    } catch (error) {
+      void root.close();
+      throw error;
+    }
     state.#session = { path, bootId, discarded };
     return state;
   }
@@ -343,7 +389,25 @@ export class LmdbState {
 
   /** Frees the compacted history of up to `keysMax` keys, in one transaction; true when none is left. */
   compactStep(keysMax = COMPACTION_KEYS_PER_STEP): boolean {
+    this.#checkFreeSpace('free compacted history');
     return this.#root.transactionSync(() => this.#store.compactStep(keysMax));
+  }
+
+  /**
+   * Refuses a write transaction while the state's file system has less
+   * free space than its minimum (see {@link STATE_FREE_BYTES_MIN_DEFAULT}):
+   * LMDB would meet a full disk as a SIGBUS.
+   *
+   * @throws {NoSpaceError} when it has less.
+   */
+  #checkFreeSpace(what: string): void {
+    const stats = statfsSync(this.#path);
+    const free = stats.bavail * stats.bsize;
+    if (free >= this.#freeBytesMin) return;
+    throw new NoSpaceError(
+      `Cannot ${what}: the state's file system has ${free} bytes free, less than the ${this.#freeBytesMin} a write transaction needs`,
+      { details: { freeBytes: free, freeBytesMin: this.#freeBytesMin } },
+    );
   }
 
   /**
@@ -369,6 +433,7 @@ export class LmdbState {
     const store = this.#store;
     const hub = this.#hub;
     const compactRevision = store.compactRevision;
+    this.#checkFreeSpace(`apply entries ${fresh[0]?.index} to ${fresh[fresh.length - 1]?.index}`);
     const results = this.#root.transactionSync(() => {
       const out: AppliedResult[] = [];
       for (const entry of fresh) {
@@ -492,6 +557,7 @@ export class LmdbState {
     readBytes = RESTORE_READ_BYTES,
   ): Promise<void> {
     const { index, confState } = ref.metadata;
+    this.#checkFreeSpace(`restore snapshot ${index}`);
     this.#restoring = index;
     this.#root.transactionSync(() => {
       this.#meta.putSync('restoring', index);
@@ -515,6 +581,7 @@ export class LmdbState {
       }
       if (records.length === 0) continue;
       const last = offset >= ref.totalBytes;
+      this.#checkFreeSpace(`restore snapshot ${index}`);
       try {
         this.#root.transactionSync(() => {
           for (const record of records) {
