@@ -83,6 +83,7 @@ import {
   encodePublish,
   kvEntryCommand,
   kvEntryIdentity,
+  kvEntryType,
   type LmdbState,
 } from './state.ts';
 import { WAITERS_MAX, Waiters } from './waiters.ts';
@@ -1248,6 +1249,8 @@ function leaderFailed(leader: NodeId, error: unknown): unknown {
 
 /** The keep-alive a KV entry carries, if it is one (a forwarded proposal the leader must renew first). */
 function keepAliveOf(data: Uint8Array): { request: { id: number } } | undefined {
+  // Checked and copied only when it is one: most forwarded proposals are puts, whose values a full decode copies.
+  if (kvEntryType(data) !== 'leaseKeepAlive') return undefined;
   const command = kvEntryCommand(data);
   return command?.type === 'leaseKeepAlive' ? command : undefined;
 }

@@ -14,7 +14,15 @@ import { MemorySnapshotStore } from '../raft/memory-stores.ts';
 import { type Entry, EntryType, type SnapshotRef } from '../raft/types.ts';
 import { CorruptionError } from '../storage/errors.ts';
 import { LMDB_PAGE_SIZE } from '../storage/lmdb-kv-backend.ts';
-import { encodeKvEntry, type KvApplied, LmdbState, STATE_FORMAT, STATE_FORMAT_UPGRADABLE } from './state.ts';
+import {
+  encodeKvEntry,
+  encodePublish,
+  type KvApplied,
+  kvEntryType,
+  LmdbState,
+  STATE_FORMAT,
+  STATE_FORMAT_UPGRADABLE,
+} from './state.ts';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -142,6 +150,22 @@ describe('LmdbState', () => {
     await reopened.apply(puts(6, 5, 10));
     assert.equal(reopened.applied, 10);
     await reopened.close();
+  });
+});
+
+describe('kvEntryType', () => {
+  it("reads a KV entry's command type without checking the command; undefined for anything else", () => {
+    const entry = (command: Parameters<typeof encodeKvEntry>[0]['command']) =>
+      encodeKvEntry({ clientId: 1, requestId: 2, command });
+    assert.equal(
+      kvEntryType(entry({ type: 'put', request: { key: encoder.encode('k'), value: encoder.encode('v') } })),
+      'put',
+    );
+    assert.equal(kvEntryType(entry({ type: 'leaseKeepAlive', request: { id: 5 } })), 'leaseKeepAlive');
+    assert.equal(kvEntryType(new Uint8Array(0)), undefined, 'an empty entry');
+    assert.equal(kvEntryType(encodePublish(1, { name: 'm1', peer: 'p', client: 'c', http: 'h' })), undefined);
+    assert.equal(kvEntryType(Uint8Array.of(0x03, 0xc1)), undefined, 'not MessagePack after the tag');
+    assert.equal(kvEntryType(Uint8Array.of(0x03, 0x93, 1, 2, 3)), undefined, 'a command that is not bytes');
   });
 });
 

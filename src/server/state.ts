@@ -87,6 +87,25 @@ export function kvEntryIdentity(data: Uint8Array): { clientId: number; requestId
   }
 }
 
+/**
+ * The type of a KV entry's command, read without checking or copying the
+ * command (a leader asks it of every proposal a follower forwards, to
+ * renew a keep-alive's lease first); undefined when `data` is not a KV
+ * entry. Whether the command is well formed is for {@link kvEntryCommand}.
+ */
+export function kvEntryType(data: Uint8Array): string | undefined {
+  if (data[0] !== KV_TAG) return undefined;
+  try {
+    const outer = decode(data.subarray(1)) as unknown;
+    const command = Array.isArray(outer) && outer[2] instanceof Uint8Array ? decode(outer[2]) : undefined;
+    const type = (command as { type?: unknown } | null | undefined)?.type;
+    return typeof type === 'string' ? type : undefined;
+  } catch (error) {
+    if (error instanceof TesseraError) return undefined;
+    throw error;
+  }
+}
+
 /** The command of a KV entry, or undefined when `data` is not a well-formed KV entry. */
 export function kvEntryCommand(data: Uint8Array): KvCommand | undefined {
   if (data[0] !== KV_TAG) return undefined;
