@@ -275,10 +275,25 @@ describe('etcd Watch', { timeout: 180_000 }, () => {
     const writer = client(other);
     const value = 'v'.repeat(100_000);
     const keys = 30;
-    for (let i = 0; i < keys; i++) await writer.put(`frag/${String(i).padStart(2, '0')}`).value(value);
+    let written = 0;
+    for (let i = 0; i < keys; i++) {
+      const put = await writer
+        .put(`frag/${String(i).padStart(2, '0')}`)
+        .value(value)
+        .exec();
+      written = Number(put.header.revision);
+    }
     const raw = await rawWatch(client());
+    // From the revision after the puts: the watched member may not have applied them all yet, and
+    // a put seen by a watcher would be one more response.
     const watch = (fragment: boolean): IWatchRequest => ({
-      create_request: { key: Buffer.from('frag/'), range_end: Buffer.from('frag0'), prev_kv: true, fragment },
+      create_request: {
+        key: Buffer.from('frag/'),
+        range_end: Buffer.from('frag0'),
+        prev_kv: true,
+        fragment,
+        start_revision: written + 1,
+      },
     });
     const [pieces] = await raw.ask(watch(true));
     const [whole] = await raw.ask(watch(false));
