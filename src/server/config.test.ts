@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { InvalidArgumentError } from '../base/errors.ts';
 import { envName, flagName, parseInitialCluster, resolveConfig } from './config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('member configuration', () => {
   it('takes flags over TESSERA_* variables over the file, with defaults for the rest', () => {
