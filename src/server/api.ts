@@ -314,10 +314,10 @@ export interface ProposeAnswer {
   readonly output: KvOutcome | null;
 }
 
-/** What a link's `attach` stream carries: the other member's messages, or a proposal it forwards. */
+/** What a link's `attach` stream carries: the other member's messages, and the proposals it forwards. */
 export interface PeerItem {
   readonly messages: Message[];
-  readonly propose: { readonly requestId: number; readonly data: Uint8Array } | null;
+  readonly proposes: readonly { readonly requestId: number; readonly data: Uint8Array }[];
 }
 
 /** The answer to a proposal forwarded as an `attach` item: its outcome or its error. */
@@ -329,7 +329,7 @@ export interface ProposeResult extends ProposeAnswer {
 /**
  * Between members, one connection per pair (see `peer-transport.ts`): the
  * member that dialed sends with `send` and `propose` and receives on its
- * `attach` stream; the other answers `propose` items with `proposeResult`.
+ * `attach` stream; the other answers `attach` items' proposals with `proposeResults`.
  */
 export const PeerService = defineService('raftPeer', {
   /** A batch of Raft messages from one member, with its peer address (so a joining member can answer the leader before it knows the membership). */
@@ -343,6 +343,6 @@ export const PeerService = defineService('raftPeer', {
   }),
   /** A proposal forwarded by a follower; answered once applied. */
   propose: unary<ForwardedProposal, ProposeAnswer>(),
-  /** The outcome of a proposal forwarded as an `attach` item. */
-  proposeResult: unary<ProposeResult & { from: NodeId }, null>(),
+  /** The outcomes of proposals forwarded as `attach` items, those known in one turn of the answering member. */
+  proposeResults: unary<{ from: NodeId; results: ProposeResult[] }, null>(),
 });

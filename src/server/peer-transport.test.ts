@@ -27,7 +27,7 @@ async function recordingPeer(): Promise<{ address: string; batches: Message[][];
     },
     attach: (_request, context) => waitForAbort(context.signal),
     propose: () => ({ index: 0, output: null }),
-    proposeResult: () => null,
+    proposeResults: () => null,
   });
   servers.push(server);
   const address = await server.listen('127.0.0.1:0');
@@ -164,6 +164,42 @@ describe('PeerTransport', () => {
     assert.equal(b.transport.dialedCount, 0, 'still one connection');
   });
 
+  it('proposals forwarded over an accepted link in one turn are answered in one call, each with its own outcome', async () => {
+    const [a, b] = await linkedPair();
+    a.transport.send([append(2, 5)]);
+    await until(() => b.received.length === 1);
+    a.answer = async (data) => {
+      if (data[0] === 3) throw new NotLeaderError('Not the leader', { details: { leaderHint: 2 } });
+      return { index: 100 + (data[0] as number), output: null };
+    };
+    const outcomes = await Promise.allSettled(
+      [1, 2, 3, 4, 5].map((n) => b.transport.propose(1, new Uint8Array([n]))),
+    );
+    assert.deepEqual(
+      outcomes.map((o) => (o.status === 'fulfilled' ? o.value.index : (o.reason as Error).name)),
+      [101, 102, 'NotLeaderError', 104, 105],
+    );
+    assert.deepEqual(b.resultCalls, [5]);
+  });
+
+  it('outcomes too large for one message together are answered one call each', async () => {
+    const [a, b] = await linkedPair();
+    a.transport.send([append(2, 5)]);
+    await until(() => b.received.length === 1);
+    // Three outcomes of 1.5 MiB pass the 4 MiB message limit together, not alone.
+    const value = 'v'.repeat(1.5 * 1024 * 1024);
+    a.answer = async (data) => ({ index: data[0] as number, output: { response: { value } } });
+    const answers = await Promise.all([1, 2, 3].map((n) => b.transport.propose(1, new Uint8Array([n]))));
+    assert.deepEqual(
+      answers.map((answer) => [
+        answer.index,
+        (answer.output as { response: { value: string } }).response.value.length,
+      ]),
+      [1, 2, 3].map((n) => [n, value.length]),
+    );
+    assert.deepEqual(b.resultCalls, [1, 1, 1]);
+  });
+
   it('a forwarded proposal already sent when the member closes has an unknown outcome, not a safe retry', async () => {
     const [a, b] = await linkedPair();
     a.transport.send([append(2, 5)]);
@@ -199,6 +235,8 @@ interface LinkedMember {
   readonly received: Message[];
   /** Remote addresses of the calls this member's server took. */
   readonly callers: string[];
+  /** The number of outcomes in each `proposeResults` call this member's server took. */
+  readonly resultCalls: number[];
   answer: (data: Uint8Array) => Promise<ProposeAnswer>;
 }
 
@@ -215,6 +253,7 @@ async function linkedPair(): Promise<[LinkedMember, LinkedMember]> {
     const member: LinkedMember = {
       received,
       callers: [],
+      resultCalls: [],
       answer: async () => assert.fail('no proposal expected'),
       transport: new PeerTransport({
         selfId: id,
@@ -239,9 +278,10 @@ async function linkedPair(): Promise<[LinkedMember, LinkedMember]> {
         member.callers.push(context.remoteAddress);
         return member.answer(data);
       },
-      proposeResult: (result, context) => {
+      proposeResults: ({ from, results }, context) => {
         member.callers.push(context.remoteAddress);
-        member.transport.proposeResult(result.from, result);
+        member.resultCalls.push(results.length);
+        for (const result of results) member.transport.proposeResult(from, result);
         return null;
       },
     });

@@ -9,8 +9,9 @@
  * items (the stream's credits pace them). When both dial at once, the
  * connection dialed by the lower member id wins and the other is closed.
  * A follower forwards a proposal over the link too: as a unary `propose`
- * call when it dialed, as an `attach` item answered by a `proposeResult`
- * call when the leader did.
+ * call when it dialed; when the leader did, the proposals queued in a turn
+ * go in one `attach` item, and the leader answers those whose outcomes it
+ * knows in one turn with one `proposeResults` call.
  *
  * Messages to a peer leave in order, in batches, behind a bounded queue.
  * Raft tolerates lost messages, so a full queue or a failed batch drops
@@ -30,6 +31,7 @@ import {
   DeadlineExceededError,
   errorFromWire,
   TesseraError,
+  TooLargeError,
   UnavailableError,
 } from '../base/errors.ts';
 import type { Logger } from '../base/logger.ts';
@@ -62,6 +64,13 @@ export const PEER_STREAM_WINDOW = 32;
 export const PEER_PROPOSE_TIMEOUT_MS = 10_000;
 /** Most forwarded proposals awaiting an answer over accepted links. */
 export const PEER_PROPOSALS_PENDING_MAX = 10_000;
+/**
+ * Most proposals in one `attach` item, and most outcomes in one
+ * `proposeResults` call (an item also stops at the batch byte limit).
+ * One item and one call for many proposals instead of one each: 256
+ * etcd3 clients spread over the members forward two puts in three.
+ */
+export const PEER_FORWARD_BATCH_MAX = 256;
 
 /** Bytes a message counts for in the limits. */
 export function messageBytes(m: Message): number {
@@ -76,6 +85,8 @@ interface Dialed {
   readonly stub: ServiceClient<typeof PeerService>;
   stream: ClientStream<PeerItem> | undefined;
   closed: boolean;
+  /** Outcomes of the peer's forwarded proposals, to answer at the end of this turn. */
+  results: ProposeResult[];
 }
 
 /** Our end of a connection the peer dialed: its `attach` stream, which we feed. */
@@ -280,13 +291,13 @@ export class PeerTransport {
     try {
       while (!accepted.ended && !this.#closed) {
         if (this.#route(peer) === 'accepted') {
-          const propose = peer.proposes.shift();
-          if (propose !== undefined) {
-            yield { messages: [], propose };
+          // An item holds proposals or messages, each within the batch byte limit (one at least).
+          if (peer.proposes.length > 0) {
+            yield { messages: [], proposes: this.#takeProposes(peer) };
             continue;
           }
           if (peer.queue.length > 0) {
-            yield { messages: this.#takeBatch(peer), propose: null };
+            yield { messages: this.#takeBatch(peer), proposes: [] };
             continue;
           }
         }
@@ -329,7 +340,13 @@ export class PeerTransport {
       streamWindow: PEER_STREAM_WINDOW,
       ...(tls === undefined ? {} : { tls }),
     });
-    const dialed: Dialed = { client, stub: client.service(PeerService), stream: undefined, closed: false };
+    const dialed: Dialed = {
+      client,
+      stub: client.service(PeerService),
+      stream: undefined,
+      closed: false,
+      results: [],
+    };
     peer.dialed = dialed;
     void this.#receive(peer, dialed);
     return dialed;
@@ -347,7 +364,9 @@ export class PeerTransport {
           if (Array.isArray(item?.messages) && item.messages.length > 0) {
             this.#options.onMessages(peer.id, peer.address, item.messages);
           }
-          if (item?.propose != null) void this.#answer(peer, dialed, item.propose);
+          if (Array.isArray(item?.proposes)) {
+            for (const propose of item.proposes) void this.#answer(peer, dialed, propose);
+          }
         }
       } catch (error) {
         logger.debug({ peer: peer.id, error: (error as Error).message }, 'peer link stream ended');
@@ -357,7 +376,7 @@ export class PeerTransport {
     }
   }
 
-  /** Carries out a proposal the peer forwarded as an item, and answers it on our connection. */
+  /** Carries out a proposal the peer forwarded in an item, and answers it on our connection. */
   async #answer(peer: Peer, dialed: Dialed, propose: { requestId: number; data: Uint8Array }): Promise<void> {
     let result: ProposeResult;
     try {
@@ -376,17 +395,35 @@ export class PeerTransport {
         },
       };
     }
-    try {
-      await dialed.stub.proposeResult(
-        { from: this.#options.selfId, ...result },
-        { timeoutMs: PEER_SEND_TIMEOUT_MS },
-      );
-    } catch (error) {
-      this.#options.logger.debug(
-        { peer: peer.id, error: (error as Error).message },
-        'cannot answer a proposal',
-      );
+    dialed.results.push(result);
+    // The outcomes of one apply batch come in one run of the microtask queue; a tick runs after it.
+    if (dialed.results.length === 1) process.nextTick(() => this.#sendResults(peer, dialed));
+  }
+
+  /** Answers, in calls of up to {@link PEER_FORWARD_BATCH_MAX}, the proposals whose outcomes are known. */
+  #sendResults(peer: Peer, dialed: Dialed): void {
+    const results = dialed.results;
+    dialed.results = [];
+    for (let start = 0; start < results.length; start += PEER_FORWARD_BATCH_MAX) {
+      this.#sendResultBatch(peer, dialed, results.slice(start, start + PEER_FORWARD_BATCH_MAX));
     }
+  }
+
+  #sendResultBatch(peer: Peer, dialed: Dialed, results: ProposeResult[]): void {
+    dialed.stub
+      .proposeResults({ from: this.#options.selfId, results }, { timeoutMs: PEER_SEND_TIMEOUT_MS })
+      .catch((error: unknown) => {
+        // Too large for one message together (refused before anything was sent): each goes alone.
+        if (error instanceof TooLargeError && results.length > 1) {
+          for (const result of results) this.#sendResultBatch(peer, dialed, [result]);
+          return;
+        }
+        // Unanswered, the forwarder's proposals end at its deadline with their outcome unknown.
+        this.#options.logger.debug(
+          { peer: peer.id, error: (error as Error).message, proposals: results.length },
+          'cannot answer forwarded proposals',
+        );
+      });
   }
 
   /**
@@ -444,6 +481,18 @@ export class PeerTransport {
     peer.queuedBytes -= bytes;
     this.#options.onQueueBytes?.(peer.id, peer.queuedBytes);
     return batch;
+  }
+
+  /** The proposals for the next `attach` item: up to {@link PEER_FORWARD_BATCH_MAX}, and the batch byte limit (one at least). */
+  #takeProposes(peer: Peer): { requestId: number; data: Uint8Array }[] {
+    let count = 0;
+    let bytes = 0;
+    for (const { data } of peer.proposes) {
+      if (count === PEER_FORWARD_BATCH_MAX || (count > 0 && bytes + data.length > this.#batchBytesMax)) break;
+      count++;
+      bytes += data.length;
+    }
+    return peer.proposes.splice(0, count);
   }
 
   #closeDialed(peer: Peer): void {

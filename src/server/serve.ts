@@ -78,8 +78,8 @@ export async function serveNode(
     },
     attach: ({ from, address }, context) => node.acceptPeer(from, address, context.signal),
     propose: ({ data }) => node.answerForwarded(data),
-    proposeResult: (result) => {
-      node.forwardedResult(result.from, result);
+    proposeResults: ({ from, results }) => {
+      for (const result of results) node.forwardedResult(from, result);
       return null;
     },
   });
