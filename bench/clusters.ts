@@ -40,6 +40,23 @@ export interface ClusterHandle {
   readonly etcdEndpoints: string[];
   /** The members' process ids (for their CPU time). */
   readonly pids: number[];
+  /**
+   * Snapshots the members have taken so far (Tessera's, from their
+   * metrics; etcd's cost little and are not counted): a step during which
+   * members snapshot pays for writing their whole state.
+   */
+  readonly snapshotsTaken?: () => Promise<number>;
+}
+
+/** Snapshots taken so far by the members serving `/metrics` at `httpAddresses`. */
+async function snapshotsTaken(httpAddresses: readonly string[]): Promise<number> {
+  let total = 0;
+  for (const address of httpAddresses) {
+    const text = await (await fetch(`http://${address}/metrics`)).text();
+    const match = /^tessera_snapshots_total\{kind="created"\} (\d+)$/m.exec(text);
+    total += Number(match?.[1] ?? 0);
+  }
+  return total;
 }
 
 /** Installs Debian's etcd-server when `etcd` is missing (root only); throws when it cannot. */
@@ -98,6 +115,7 @@ export async function withClusters<T>(
         endpoints: tessera.endpoints,
         etcdEndpoints: tessera.etcdEndpoints,
         pids: tessera.members.map((m) => m.process?.pid ?? 0),
+        snapshotsTaken: () => snapshotsTaken(tessera.members.map((m) => m.http)),
       },
       etcd: { endpoints: etcd.endpoints, etcdEndpoints: etcd.endpoints, pids: etcd.pids },
     });

@@ -29,7 +29,7 @@
  */
 import { CHECK_PERF_LOADS, type CheckPerfLoad, type CheckPerfResult, runCheckPerf } from './check-perf.ts';
 import { type ClusterHandle, type ClusterName, MEASURE_MS, withClusters } from './clusters.ts';
-import { KV_STEPS, type KvRun, runKvSteps, VALUE_BYTES } from './kv-steps.ts';
+import { KV_STEPS, type KvRun, runKvSteps, SNAPSHOTS_COLUMN_NOTE, VALUE_BYTES } from './kv-steps.ts';
 import { fixed, printJsonLine, printTable, type Row, round } from './report.ts';
 
 /** The issue's `etcd3` workloads: every KV workload but the hot key and the lease keep-alives. */
@@ -166,6 +166,7 @@ export async function benchEtcd(): Promise<void> {
       "etcd: etcd through the etcd3 package. tessera-etcd3: Tessera's etcd v3 gRPC API (--listen-etcd) through",
       '  the same etcd3 code. tessera: Tessera through tessera/client, for reference',
       '  (ratioVsTesseraClient = tessera-etcd3 / tessera: what the etcd front door costs).',
+      SNAPSHOTS_COLUMN_NOTE,
     ].join('\n'),
   );
   printTable(

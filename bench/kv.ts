@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MEASURE_MS, withClusters } from './clusters.ts';
-import { KV_STEPS, runKvSteps, VALUE_BYTES } from './kv-steps.ts';
+import { KV_STEPS, runKvSteps, SNAPSHOTS_COLUMN_NOTE, VALUE_BYTES } from './kv-steps.ts';
 import { printJsonLine, printTable, round } from './report.ts';
 import { rawFdatasyncLoop } from './storage.ts';
 
@@ -43,6 +43,7 @@ export async function benchKv(): Promise<void> {
     `KV store, 3 members each, loopback, fsync on, ${VALUE_BYTES} B values, ${MEASURE_MS} ms per workload (ratio = Tessera / etcd)`,
     rows,
   );
+  console.log(SNAPSHOTS_COLUMN_NOTE);
   const single = (results['put_c1']?.['tessera'] as { p50Ms: number } | undefined)?.p50Ms ?? Number.NaN;
   const targets = {
     put256AtLeastEtcd: ((results['put_c256']?.['ratio'] as number | undefined) ?? 0) >= 1,
