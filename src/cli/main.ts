@@ -111,6 +111,10 @@ program
     'entries kept behind a snapshot for slow followers (default 5000)',
   )
   .option(
+    '--state-free-bytes-min <n>',
+    'least free bytes on the state file system before a write, else the NOSPACE alarm (default 268435456; 0: no check)',
+  )
+  .option(
     '--auto-compaction-mode <mode>',
     'periodic (keep a duration of history), revision (keep a number of revisions) or off (default periodic)',
   )

@@ -79,7 +79,7 @@ export async function runStart(flags: StartFlags): Promise<void> {
   );
   const unlock = lockDataDir(config.data);
   const stores = await openDiskStores(join(config.data, 'raft'), { logger });
-  const state = LmdbState.open(join(config.data, 'state'));
+  const state = LmdbState.open(join(config.data, 'state'), { freeBytesMin: config.stateFreeBytesMin });
   if (state.discardedTornState) {
     logger.warn(
       'the last session on this state did not close cleanly before a reboot: its unsynced state was discarded; rebuilding it from the snapshot and the WAL',

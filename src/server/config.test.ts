@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { InvalidArgumentError } from '../base/errors.ts';
 import { envName, flagName, parseInitialCluster, resolveConfig } from './config.ts';
+import { STATE_FREE_BYTES_MIN_DEFAULT } from './state.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,6 +23,14 @@ describe('member configuration', () => {
     assert.equal(config.tickMs, 20);
     assert.equal(config.logLevel, 'debug');
     assert.equal(config.listenClient, '127.0.0.1:2379');
+    assert.equal(config.stateFreeBytesMin, STATE_FREE_BYTES_MIN_DEFAULT);
+    assert.equal(
+      resolveConfig({
+        flags: { name: 'a', data: join(dir, 'd1') },
+        env: { TESSERA_STATE_FREE_BYTES_MIN: '0' },
+      }).stateFreeBytesMin,
+      0,
+    );
     assert.deepEqual([...config.initialCluster], [['from-env', '127.0.0.1:2380']]);
     assert.equal(envName('listenPeer'), 'TESSERA_LISTEN_PEER');
     assert.equal(flagName('listenPeer'), '--listen-peer');
@@ -44,6 +53,10 @@ describe('member configuration', () => {
     writeFileSync(notADir, '');
     bad({ flags: { name: 'a', data: join(notADir, 'sub') } }, /--data: cannot use data directory/);
     bad({ flags: { name: 'a', data: dir, tickMs: '0' } }, /--tick-ms must be an integer/);
+    bad(
+      { flags: { name: 'a', data: dir, stateFreeBytesMin: '-1' } },
+      /--state-free-bytes-min must be an integer/,
+    );
     bad({ flags: { name: 'a', data: dir, initialCluster: 'b=127.0.0.1:1' } }, /must name this member/);
   });
 

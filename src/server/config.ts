@@ -11,6 +11,7 @@ import { InvalidArgumentError } from '../base/errors.ts';
 import { type AutoCompaction, parseAutoCompaction } from '../kv/auto-compactor.ts';
 import { checkMemberName } from './member.ts';
 import { splitHostPort } from './serve.ts';
+import { STATE_FREE_BYTES_MIN_DEFAULT } from './state.ts';
 
 /** A member's settings, validated. */
 export interface NodeConfig {
@@ -30,6 +31,8 @@ export interface NodeConfig {
   readonly snapshotEntries: number;
   /** Entries kept behind a snapshot for followers that are only a little behind. */
   readonly snapshotCatchupEntries: number;
+  /** Least free space on the state's file system before a write (`LmdbStateOptions.freeBytesMin`; 0: no check). */
+  readonly stateFreeBytesMin: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** History the leader keeps before compacting it (`--auto-compaction-mode`, `--auto-compaction-retention`). */
   readonly autoCompaction: AutoCompaction;
@@ -58,6 +61,7 @@ const SETTINGS = {
   electionTicks: { kind: 'integer', default: 10 },
   snapshotEntries: { kind: 'integer', default: 100_000 },
   snapshotCatchupEntries: { kind: 'integer', default: 5000 },
+  stateFreeBytesMin: { kind: 'integer', default: STATE_FREE_BYTES_MIN_DEFAULT },
   logLevel: { kind: 'string', default: 'info' },
   autoCompactionMode: { kind: 'string', default: 'periodic' },
   autoCompactionRetention: { kind: 'string', default: '1h' },
@@ -243,6 +247,7 @@ export function resolveConfig(sources: {
     electionTicks,
     snapshotEntries: integer('snapshotEntries', 10, 100_000_000),
     snapshotCatchupEntries: integer('snapshotCatchupEntries', 0, 100_000_000),
+    stateFreeBytesMin: integer('stateFreeBytesMin', 0, Number.MAX_SAFE_INTEGER),
     logLevel: oneOf('logLevel', ['debug', 'info', 'warn', 'error'] as const),
     autoCompaction: autoCompaction(),
   };

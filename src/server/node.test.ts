@@ -47,7 +47,7 @@ async function singleMember(
   const stores = restart?.stores ?? fresh.stores;
   const fillDisk = fresh.fillDisk;
   const self = { name: 'solo', peer: '127.0.0.1:1', client: '127.0.0.1:2', http: '127.0.0.1:3' };
-  const state = LmdbState.open(join(dir, 'state'), {}, {}, stateOptions);
+  const state = LmdbState.open(join(dir, 'state'), stateOptions);
   const node = await TesseraNode.start({
     self,
     initialCluster: new Map([[self.name, self.peer]]),
@@ -433,7 +433,7 @@ describe('TesseraNode', () => {
       initialClusterState: 'new',
       stores: fresh.stores,
       // Each replay step visits 2 records: the target's event lies many empty steps away.
-      state: LmdbState.open(join(dir, 'state'), {}, { replayRecordsPerStepMax: 2 }),
+      state: LmdbState.open(join(dir, 'state'), { hub: { replayRecordsPerStepMax: 2 } }),
       logger: new RecordingLogger(),
       tickMs: 5,
     });

@@ -5,7 +5,13 @@ import { RecordingLogger } from '../base/logger.ts';
 import { type Message, MessageType, message, type NodeId } from '../raft/types.ts';
 import { RpcServer } from '../transport/rpc-server.ts';
 import { type PeerItem, PeerService, type ProposeAnswer } from './api.ts';
-import { messageBytes, PEER_STREAM_WINDOW, PeerTransport } from './peer-transport.ts';
+import {
+  messageBytes,
+  PEER_FORWARD_BATCH_MAX,
+  PEER_STREAM_WINDOW,
+  PeerTransport,
+  takeForwardBatch,
+} from './peer-transport.ts';
 
 const servers: RpcServer[] = [];
 after(async () => {
@@ -180,6 +186,22 @@ describe('PeerTransport', () => {
       [101, 102, 'NotLeaderError', 104, 105],
     );
     assert.deepEqual(b.resultCalls, [5]);
+  });
+
+  it('an attach item takes the queued proposals up to 256 and the batch byte limit, one at least', () => {
+    const queue = (sizes: number[]) =>
+      sizes.map((size, requestId) => ({ requestId, data: new Uint8Array(size) }));
+    const sizes = (batch: { data: Uint8Array }[]) => batch.map((p) => p.data.length);
+    const small = queue(Array(300).fill(10));
+    assert.equal(takeForwardBatch(small, 1 << 20).length, PEER_FORWARD_BATCH_MAX);
+    assert.equal(takeForwardBatch(small, 1 << 20).length, 300 - PEER_FORWARD_BATCH_MAX);
+    assert.equal(small.length, 0);
+    const large = queue([600, 300, 200, 50]);
+    assert.deepEqual(sizes(takeForwardBatch(large, 1000)), [600, 300]);
+    assert.deepEqual(sizes(takeForwardBatch(large, 1000)), [200, 50]);
+    const huge = queue([5000, 10]);
+    assert.deepEqual(sizes(takeForwardBatch(huge, 1000)), [5000]);
+    assert.deepEqual(sizes(takeForwardBatch(huge, 1000)), [10]);
   });
 
   it('outcomes too large for one message together are answered one call each', async () => {

@@ -72,6 +72,22 @@ export const PEER_PROPOSALS_PENDING_MAX = 10_000;
  */
 export const PEER_FORWARD_BATCH_MAX = 256;
 
+/**
+ * Takes from the front of `queue` the proposals for one `attach` item: up
+ * to {@link PEER_FORWARD_BATCH_MAX}, and at most `bytesMax` bytes of data
+ * (one proposal at least, however large).
+ */
+export function takeForwardBatch<T extends { readonly data: Uint8Array }>(queue: T[], bytesMax: number): T[] {
+  let count = 0;
+  let bytes = 0;
+  for (const { data } of queue) {
+    if (count === PEER_FORWARD_BATCH_MAX || (count > 0 && bytes + data.length > bytesMax)) break;
+    count++;
+    bytes += data.length;
+  }
+  return queue.splice(0, count);
+}
+
 /** Bytes a message counts for in the limits. */
 export function messageBytes(m: Message): number {
   let bytes = 64 + m.context.length + (m.snapshot?.data.length ?? 0);
@@ -85,7 +101,7 @@ interface Dialed {
   readonly stub: ServiceClient<typeof PeerService>;
   stream: ClientStream<PeerItem> | undefined;
   closed: boolean;
-  /** Outcomes of the peer's forwarded proposals, to answer at the end of this turn. */
+  /** Outcomes of the peer's forwarded proposals, answered together once the microtask queue drains (a tick). */
   results: ProposeResult[];
 }
 
@@ -293,7 +309,7 @@ export class PeerTransport {
         if (this.#route(peer) === 'accepted') {
           // An item holds proposals or messages, each within the batch byte limit (one at least).
           if (peer.proposes.length > 0) {
-            yield { messages: [], proposes: this.#takeProposes(peer) };
+            yield { messages: [], proposes: takeForwardBatch(peer.proposes, this.#batchBytesMax) };
             continue;
           }
           if (peer.queue.length > 0) {
@@ -481,18 +497,6 @@ export class PeerTransport {
     peer.queuedBytes -= bytes;
     this.#options.onQueueBytes?.(peer.id, peer.queuedBytes);
     return batch;
-  }
-
-  /** The proposals for the next `attach` item: up to {@link PEER_FORWARD_BATCH_MAX}, and the batch byte limit (one at least). */
-  #takeProposes(peer: Peer): { requestId: number; data: Uint8Array }[] {
-    let count = 0;
-    let bytes = 0;
-    for (const { data } of peer.proposes) {
-      if (count === PEER_FORWARD_BATCH_MAX || (count > 0 && bytes + data.length > this.#batchBytesMax)) break;
-      count++;
-      bytes += data.length;
-    }
-    return peer.proposes.splice(0, count);
   }
 
   #closeDialed(peer: Peer): void {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { open } from 'lmdb';
-import { NoSpaceError, UnavailableError } from '../base/errors.ts';
+import { InvalidArgumentError, NoSpaceError, UnavailableError } from '../base/errors.ts';
 import { MemorySnapshotStore } from '../raft/memory-stores.ts';
 import { type Entry, EntryType, type SnapshotRef } from '../raft/types.ts';
 import { CorruptionError } from '../storage/errors.ts';
@@ -126,10 +126,10 @@ describe('LmdbState', () => {
     // No file system has this much free: every write transaction must be refused, and a new state
     // (whose format is written when opened) is not opened at all.
     assert.throws(
-      () => LmdbState.open(join(dir, 'new'), {}, {}, { freeBytesMin: Number.MAX_SAFE_INTEGER }),
+      () => LmdbState.open(join(dir, 'new'), { freeBytesMin: Number.MAX_SAFE_INTEGER }),
       (error) => error instanceof NoSpaceError && /^Cannot open the state: /.test(error.message),
     );
-    const full = LmdbState.open(dir, {}, {}, { freeBytesMin: Number.MAX_SAFE_INTEGER });
+    const full = LmdbState.open(dir, { freeBytesMin: Number.MAX_SAFE_INTEGER });
     await assert.rejects(
       full.apply(puts(6, 5, 10)),
       (error) =>
@@ -150,6 +150,18 @@ describe('LmdbState', () => {
     await reopened.apply(puts(6, 5, 10));
     assert.equal(reopened.applied, 10);
     await reopened.close();
+  });
+
+  it('takes a free-space floor of 0 (no check) and refuses a floor that is not a non-negative integer', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-state-'));
+    dirs.push(dir);
+    for (const freeBytesMin of [-1, 1.5, Number.NaN]) {
+      assert.throws(() => LmdbState.open(dir, { freeBytesMin }), InvalidArgumentError);
+    }
+    const unchecked = LmdbState.open(dir, { freeBytesMin: 0 });
+    await unchecked.apply(puts(1, 5, 10));
+    assert.equal(unchecked.applied, 5);
+    await unchecked.close();
   });
 });
 

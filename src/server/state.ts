@@ -15,9 +15,16 @@
  *
  * @module
  */
-import { mkdirSync, statfsSync } from 'node:fs';
+import { mkdirSync, statfsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
-import { NoSpaceError, ProtocolError, TesseraError, UnavailableError } from '../base/errors.ts';
+import {
+  InvalidArgumentError,
+  NoSpaceError,
+  ProtocolError,
+  TesseraError,
+  UnavailableError,
+} from '../base/errors.ts';
 import { decode, encode, MultiDecoder } from '../codec/msgpack.ts';
 import { decodeCommand, encodeCommand, type KvCommand } from '../kv/kv-command.ts';
 import { applyCommand, type LeaseChange } from '../kv/kv-machine.ts';
@@ -192,7 +199,15 @@ export const STATE_FREE_BYTES_MIN_DEFAULT = 256 * 1024 * 1024;
 
 /** Options of {@link LmdbState.open}. */
 export interface LmdbStateOptions {
-  /** Least free space before a write transaction (default {@link STATE_FREE_BYTES_MIN_DEFAULT}). */
+  /** The KV store's limits; every member must use the same. */
+  readonly store?: MvccStoreOptions;
+  /** The watch hub's limits (this member's own). */
+  readonly hub?: WatchHubOptions;
+  /**
+   * Least free space before a write transaction (default
+   * {@link STATE_FREE_BYTES_MIN_DEFAULT}; 0 turns the check off, for a
+   * file system that never fills).
+   */
   readonly freeBytesMin?: number;
 }
 
@@ -221,15 +236,12 @@ export class LmdbState {
     | { readonly path: string; readonly bootId: string | null; readonly discarded: boolean }
     | undefined;
 
-  private constructor(
-    root: RootDatabase,
-    storeOptions: MvccStoreOptions,
-    hubOptions: WatchHubOptions,
-    disk: LmdbStateOptions & { readonly path: string },
-  ) {
+  private constructor(root: RootDatabase, path: string, options: LmdbStateOptions) {
+    const storeOptions = options.store ?? {};
+    const hubOptions = options.hub ?? {};
     this.#root = root;
-    this.#path = disk.path;
-    this.#freeBytesMin = disk.freeBytesMin ?? STATE_FREE_BYTES_MIN_DEFAULT;
+    this.#path = path;
+    this.#freeBytesMin = options.freeBytesMin ?? STATE_FREE_BYTES_MIN_DEFAULT;
     this.#meta = root.openDB<unknown, string>({ name: 'meta' });
     const format = this.#meta.get('format');
     if (format === undefined && this.#meta.get('applied') !== undefined) {
@@ -244,7 +256,10 @@ export class LmdbState {
     }
     this.#backend = new LmdbKvBackend(root);
     if (format !== STATE_FORMAT) {
-      this.#checkFreeSpace('open the state');
+      // The upgrade rewrites every history row in one transaction: room for the whole file again at most.
+      const upgradeBytes =
+        format === STATE_FORMAT_UPGRADABLE ? statSync(join(path, 'data.mdb')).blocks * 512 : 0;
+      this.#checkFreeSpace('open the state', upgradeBytes);
       root.transactionSync(() => {
         if (format === STATE_FORMAT_UPGRADABLE) this.#backend.upgradeHistories();
         this.#meta.putSync('format', STATE_FORMAT);
@@ -279,16 +294,17 @@ export class LmdbState {
   /**
    * Opens (creating) the state in directory `path`.
    *
-   * @param storeOptions the KV store's limits; every member must use the same.
-   * @param hubOptions the watch hub's limits (this member's own).
    * @throws {CorruptionError} when the directory holds another format.
+   * @throws {InvalidArgumentError} when `freeBytesMin` is not a non-negative integer.
+   * @throws {NoSpaceError} when opening must write and the file system has too little room.
    */
-  static open(
-    path: string,
-    storeOptions: MvccStoreOptions = {},
-    hubOptions: WatchHubOptions = {},
-    options: LmdbStateOptions = {},
-  ): LmdbState {
+  static open(path: string, options: LmdbStateOptions = {}): LmdbState {
+    const { freeBytesMin } = options;
+    if (freeBytesMin !== undefined && !(Number.isSafeInteger(freeBytesMin) && freeBytesMin >= 0)) {
+      throw new InvalidArgumentError(
+        `Cannot open the state: freeBytesMin must be a non-negative integer, got ${freeBytesMin}`,
+      );
+    }
     mkdirSync(path, { recursive: true });
     const bootId = currentBootId();
     const discarded = beginSession(path, bootId);
@@ -309,7 +325,7 @@ export class LmdbState {
     });
     let state: LmdbState;
     try {
-      state = new LmdbState(root, storeOptions, hubOptions, { ...options, path });
+      state = new LmdbState(root, path, options);
     } catch (error) {
       void root.close();
       throw error;
@@ -419,13 +435,19 @@ export class LmdbState {
    *
    * @throws {NoSpaceError} when it has less.
    */
-  #checkFreeSpace(what: string): void {
+  /**
+   * @param what the refused write, for the error message (a function when building it costs).
+   * @param extraBytes what this transaction may write beyond the usual bound.
+   */
+  #checkFreeSpace(what: string | (() => string), extraBytes = 0): void {
+    if (this.#freeBytesMin === 0 && extraBytes === 0) return;
     const stats = statfsSync(this.#path);
     const free = stats.bavail * stats.bsize;
-    if (free >= this.#freeBytesMin) return;
+    const needed = this.#freeBytesMin + extraBytes;
+    if (free >= needed) return;
     throw new NoSpaceError(
-      `Cannot ${what}: the state's file system has ${free} bytes free, less than the ${this.#freeBytesMin} a write transaction needs`,
-      { details: { freeBytes: free, freeBytesMin: this.#freeBytesMin } },
+      `Cannot ${typeof what === 'string' ? what : what()}: the state's file system has ${free} bytes free, less than the ${needed} this write transaction needs`,
+      { details: { freeBytes: free, freeBytesMin: needed } },
     );
   }
 
@@ -452,7 +474,7 @@ export class LmdbState {
     const store = this.#store;
     const hub = this.#hub;
     const compactRevision = store.compactRevision;
-    this.#checkFreeSpace(`apply entries ${fresh[0]?.index} to ${fresh[fresh.length - 1]?.index}`);
+    this.#checkFreeSpace(() => `apply entries ${fresh[0]?.index} to ${fresh[fresh.length - 1]?.index}`);
     const results = this.#root.transactionSync(() => {
       const out: AppliedResult[] = [];
       for (const entry of fresh) {
@@ -624,6 +646,7 @@ export class LmdbState {
     }
     if (store === undefined) throw bad('the image has no store records');
     const directory = members ?? [];
+    this.#checkFreeSpace(`restore snapshot ${index}`);
     this.#root.transactionSync(() => {
       this.#meta.putSync('applied', index);
       this.#meta.putSync('confState', confState);

@@ -99,14 +99,21 @@ function leaseIdOf(key: Buffer): number {
 /**
  * A binary value read through the tables' transaction. (lmdb's typings
  * leave out `getBinary`'s options; a write transaction under way is read
- * instead of any other, so a clone must not be read inside one.)
+ * instead of any other, so a clone must not be read inside one.) `reused`:
+ * lmdb's buffer, which the next read overwrites (`getBinaryFast`), for a
+ * caller that copies what it keeps at once; else a copy of its own.
  */
-function readBinary(db: Database<Buffer, Buffer>, key: Buffer, tables: Tables): Buffer | undefined {
-  const getBinary = db.getBinary as (
+function readBinary(
+  db: Database<Buffer, Buffer>,
+  key: Buffer,
+  tables: Tables,
+  buffer: 'copied' | 'reused' = 'copied',
+): Buffer | undefined {
+  const get = (buffer === 'reused' ? db.getBinaryFast : db.getBinary) as (
     key: Buffer,
     options?: { transaction?: Transaction },
   ) => Buffer | undefined;
-  return getBinary.call(
+  return get.call(
     db,
     key,
     tables.transaction === undefined ? undefined : { transaction: tables.transaction },
@@ -197,22 +204,11 @@ class DiskRecord implements KeyRecord {
  * then of its key and value, made three allocations of it.)
  */
 function readLogValue(tables: Tables, modRevision: number, sub: number): Uint8Array {
-  const getBinaryFast = tables.log.getBinaryFast as (
-    key: Buffer,
-    options?: { transaction?: Transaction },
-  ) => Buffer | undefined;
-  const stored = getBinaryFast.call(
-    tables.log,
-    revisionKey(modRevision, sub),
-    tables.transaction === undefined ? undefined : { transaction: tables.transaction },
-  );
+  const stored = readBinary(tables.log, revisionKey(modRevision, sub), tables, 'reused');
   if (stored === undefined) corrupt(`version ${modRevision}.${sub} of a key is missing from the log`);
   // lmdb sets the reused buffer's `length` to the value's; its bytes past it are stale, so every bound is explicit.
-  const length = stored.length;
-  if (length < LOG_HEADER_BYTES) corrupt(`version ${modRevision}.${sub} is ${length} bytes`);
-  const keyLength = stored.readUInt32BE(25);
-  if (LOG_HEADER_BYTES + keyLength > length) corrupt(`version ${modRevision}.${sub} is cut short`);
-  return plainCopy(stored.subarray(LOG_HEADER_BYTES + keyLength, length));
+  const keyLength = logKeyLength(stored, modRevision, sub);
+  return plainCopy(stored.subarray(LOG_HEADER_BYTES + keyLength, stored.length));
 }
 
 /** One version's fields, {@link HISTORY_VERSION_BYTES} bytes: an index value or a history row. */
@@ -355,10 +351,20 @@ function encodeLogRecord(record: KeyRecord): Buffer {
   return bytes;
 }
 
-function decodeLogRecord(tables: Tables, stored: Buffer, modRevision: number, sub: number): KeyRecord {
+/**
+ * The key's length in a stored log record (header, key, value), its bounds checked.
+ *
+ * @throws {CorruptionError} when the record is shorter than its header says.
+ */
+function logKeyLength(stored: Buffer, modRevision: number, sub: number): number {
   if (stored.length < LOG_HEADER_BYTES) corrupt(`version ${modRevision}.${sub} is ${stored.length} bytes`);
   const keyLength = stored.readUInt32BE(25);
   if (LOG_HEADER_BYTES + keyLength > stored.length) corrupt(`version ${modRevision}.${sub} is cut short`);
+  return keyLength;
+}
+
+function decodeLogRecord(tables: Tables, stored: Buffer, modRevision: number, sub: number): KeyRecord {
+  const keyLength = logKeyLength(stored, modRevision, sub);
   const key = plainCopy(stored.subarray(LOG_HEADER_BYTES, LOG_HEADER_BYTES + keyLength));
   return new DiskRecord(
     tables,
