@@ -429,9 +429,11 @@ export class PeerTransport {
     dialed.stub
       .proposeResults({ from: this.#options.selfId, results }, { timeoutMs: PEER_SEND_TIMEOUT_MS })
       .catch((error: unknown) => {
-        // Too large for one message together (refused before anything was sent): each goes alone.
+        // Too large for one message together (refused before anything was sent): each half goes on its own.
         if (error instanceof TooLargeError && results.length > 1) {
-          for (const result of results) this.#sendResultBatch(peer, dialed, [result]);
+          const half = Math.ceil(results.length / 2);
+          this.#sendResultBatch(peer, dialed, results.slice(0, half));
+          this.#sendResultBatch(peer, dialed, results.slice(half));
           return;
         }
         // Unanswered, the forwarder's proposals end at its deadline with their outcome unknown.
