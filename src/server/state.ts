@@ -430,14 +430,12 @@ export class LmdbState {
 
   /**
    * Refuses a write transaction while the state's file system has less
-   * free space than its minimum (see {@link STATE_FREE_BYTES_MIN_DEFAULT}):
-   * LMDB would meet a full disk as a SIGBUS.
+   * free space than its minimum (see {@link STATE_FREE_BYTES_MIN_DEFAULT})
+   * plus `extraBytes`: LMDB would meet a full disk as a SIGBUS.
    *
-   * @throws {NoSpaceError} when it has less.
-   */
-  /**
-   * @param what the refused write, for the error message (a function when building it costs).
+   * @param what the refused write, for the error message (a function where building it costs).
    * @param extraBytes what this transaction may write beyond the usual bound.
+   * @throws {NoSpaceError} when it has less.
    */
   #checkFreeSpace(what: string | (() => string), extraBytes = 0): void {
     if (this.#freeBytesMin === 0 && extraBytes === 0) return;
