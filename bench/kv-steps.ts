@@ -136,8 +136,8 @@ export async function runKvSteps(
 
 /** What the `snapshots` column of a KV table says, printed under it. */
 export const SNAPSHOTS_COLUMN_NOTE =
-  'snapshots: snapshots the Tessera members took during the step (each writes the whole state, history ' +
-  "included, about 1.2 s of one core for 300,000 versions: a step that holds one pays for it; etcd's " +
+  'snapshots: snapshots the Tessera members took during the step (each writes a copy of the whole state, ' +
+  "history included, 0.3-0.5 s of CPU for 300,000 versions: a step that holds one pays for it; etcd's " +
   'snapshots write no state and are not counted)';
 
 /** A step's result, with the snapshots the members took during it where they are counted. */

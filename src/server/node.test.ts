@@ -183,13 +183,19 @@ describe('TesseraNode', () => {
   it('an operating-system crash: state it may have torn is discarded and rebuilt from the snapshot and the WAL', async () => {
     const options = { snapshotEntries: 20, snapshotCatchupEntries: 0 };
     const first = await singleMember(undefined, options);
-    await until(() => first.node.status().role === 'leader', 'leadership');
-    for (let i = 0; i < 50; i++) await first.node.write(put(`k${i}`, `v${i}`));
-    await until(() => first.stores.log.firstIndex() > 1, 'the log compacted behind a snapshot');
-    const snapshotIndex = first.stores.snapshots.latest()?.metadata.index ?? 0;
-    const before = first.node.status();
-    assert.ok(before.applied > snapshotIndex, 'entries past the snapshot, in the WAL only');
-    await first.node.close();
+    let before: ReturnType<TesseraNode['status']>;
+    try {
+      await until(() => first.node.status().role === 'leader', 'leadership');
+      for (let i = 0; i < 50; i++) await first.node.write(put(`k${i}`, `v${i}`));
+      await until(() => first.stores.log.firstIndex() > 1, 'the log compacted behind a snapshot');
+      // One more write: the snapshot may have caught all 50.
+      await first.node.write(put('after', 'x'));
+      const snapshotIndex = first.stores.snapshots.latest()?.metadata.index ?? 0;
+      before = first.node.status();
+      assert.ok(before.applied > snapshotIndex, 'entries past the snapshot, in the WAL only');
+    } finally {
+      await first.node.close();
+    }
     // The session did not close cleanly, in an earlier boot: LMDB commits are not synced, so its file may be torn.
     writeSessionMarker(join(first.dir, 'state'), { bootId: 'an-earlier-boot', clean: false });
     const second = await singleMember({ stores: first.stores, dir: first.dir }, options);

@@ -4,19 +4,21 @@
  * and a restore cut short by a crash found again on reopening.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { open } from 'lmdb';
-import { InvalidArgumentError, NoSpaceError, UnavailableError } from '../base/errors.ts';
+import { CancelledError, InvalidArgumentError, NoSpaceError, UnavailableError } from '../base/errors.ts';
 import { MemorySnapshotStore } from '../raft/memory-stores.ts';
+import type { SnapshotSink } from '../raft/stores.ts';
 import { type Entry, EntryType, type SnapshotRef } from '../raft/types.ts';
 import { CorruptionError } from '../storage/errors.ts';
 import { LMDB_PAGE_SIZE } from '../storage/lmdb-kv-backend.ts';
 import {
   encodeKvEntry,
   encodePublish,
+  isLmdbImage,
   type KvApplied,
   kvEntryType,
   LmdbState,
@@ -67,15 +69,34 @@ function puts(first: number, count: number, valueBytes: number): Entry[] {
   }));
 }
 
-/** A state with `keys` keys of about `valueBytes` each, snapshotted into a memory store. */
+/**
+ * A state with `keys` keys of about `valueBytes` each, snapshotted into a
+ * memory store: as an LMDB copy (`snapshotInto`, what members take), or as
+ * the store's records (`writeImage`, what snapshots were before).
+ */
 async function snapshotted(
   keys: number,
   valueBytes: number,
+  kind: 'copy' | 'records' = 'copy',
 ): Promise<{ source: LmdbState; snapshots: MemorySnapshotStore; ref: SnapshotRef }> {
   const { state: source } = openState();
   await source.apply(puts(1, keys, valueBytes));
   const snapshots = new MemorySnapshotStore();
-  await source.snapshotInto(snapshots, () => 1);
+  if (kind === 'copy') {
+    await source.snapshotInto(snapshots, () => 1);
+  } else {
+    let sink: SnapshotSink | undefined;
+    let offset = 0;
+    await source.writeImage(async ({ applied, confState }) => {
+      const opened = snapshots.create({ index: applied, term: 1, confState });
+      sink = opened;
+      return async (bytes) => {
+        await opened.write(offset, bytes);
+        offset += bytes.length;
+      };
+    });
+    await sink?.commit();
+  }
   const ref = snapshots.latest();
   assert.ok(ref !== undefined);
   return { source, snapshots, ref };
@@ -182,30 +203,192 @@ describe('kvEntryType', () => {
 });
 
 describe('LmdbState snapshots', () => {
-  it('restores a state from its image read in small chunks cut anywhere', async () => {
-    const { source, snapshots, ref } = await snapshotted(3000, 600);
-    assert.equal(ref.metadata.index, 3000);
-    assert.ok(ref.totalBytes > 1024 * 1024, `image of ${ref.totalBytes} bytes spans several records`);
-    const { state, dir } = openState();
-    await state.apply(puts(1, 10, 5)); // data the restore must replace
-    await state.restore(snapshots, ref, 7777);
-    assert.equal(state.applied, 3000);
-    assert.equal(size(state), 3000);
-    assert.equal(state.restoring, undefined);
-    for (const i of [0, 1, 1499, 2999]) {
-      const key = `key-${String(i).padStart(5, '0')}`;
-      assert.equal(get(state, key), get(source, key), key);
-    }
+  for (const kind of ['copy', 'records'] as const) {
+    it(`restores a state from its image (${kind}) read in small chunks cut anywhere`, async () => {
+      const { source, snapshots, ref } = await snapshotted(3000, 600, kind);
+      assert.equal(ref.metadata.index, 3000);
+      assert.ok(ref.totalBytes > 1024 * 1024, `image of ${ref.totalBytes} bytes spans several steps`);
+      const head = await snapshots.readChunk(3000, 0, 64);
+      assert.equal(isLmdbImage(head), kind === 'copy');
+      const { state, dir } = openState();
+      await state.apply(puts(1, 10, 5)); // data the restore must replace
+      await state.apply(puts(3001, 1, 5)); // one key beyond the image's: the restore must remove it
+      await state.restore(snapshots, ref, 7777);
+      assert.equal(state.applied, 3000);
+      assert.equal(size(state), 3000);
+      assert.equal(state.revision, source.revision);
+      assert.equal(state.restoring, undefined);
+      for (const i of [0, 1, 1499, 2999]) {
+        const key = `key-${String(i).padStart(5, '0')}`;
+        assert.equal(get(state, key), get(source, key), key);
+      }
+      await state.close();
+      const reopened = LmdbState.open(dir);
+      assert.equal(reopened.restoring, undefined, 'a finished restore leaves no mark on disk');
+      assert.equal(reopened.applied, 3000);
+      assert.equal(reopened.revision, source.revision);
+      assert.equal(get(reopened, 'key-02999'), get(source, 'key-02999'));
+      await reopened.close();
+      await source.close();
+    });
+  }
+
+  it('restores leases, their keys and the compaction point from a copy', async () => {
+    const { state: source } = openState();
+    const command = (index: number, c: Parameters<typeof encodeKvEntry>[0]['command']): Entry => ({
+      term: 1,
+      index,
+      type: EntryType.normal,
+      data: encodeKvEntry({ clientId: 1, requestId: index, command: c }),
+    });
+    await source.apply([
+      command(1, { type: 'leaseGrant', request: { id: 77, ttl: 30 } }),
+      command(2, {
+        type: 'put',
+        request: { key: encoder.encode('a'), value: encoder.encode('1'), lease: 77 },
+      }),
+      command(3, {
+        type: 'put',
+        request: { key: encoder.encode('a'), value: encoder.encode('2'), lease: 77 },
+      }),
+      command(4, { type: 'put', request: { key: encoder.encode('a'), value: encoder.encode('3') } }),
+      command(5, {
+        type: 'put',
+        request: { key: encoder.encode('b'), value: encoder.encode('4'), lease: 77 },
+      }),
+      command(6, { type: 'compact', request: { revision: 3 } }),
+    ]);
+    const snapshots = new MemorySnapshotStore();
+    await source.snapshotInto(snapshots, () => 1);
+    const ref = snapshots.latest() as SnapshotRef;
+    const { state } = openState();
+    await state.restore(snapshots, ref);
+    assert.deepEqual(state.leaseList(), [77]);
+    assert.deepEqual(
+      state.leaseTimeToLive(77)?.keys.map((key) => decoder.decode(key)),
+      ['b'],
+    );
+    assert.equal(state.compactRevision, source.compactRevision);
+    assert.equal(state.compactRevision, 3);
+    const at = (revision: number) =>
+      decoder.decode(state.range({ key: encoder.encode('a'), revision }).kvs[0]?.value);
+    assert.deepEqual([at(3), at(4)], ['2', '3']);
     await state.close();
-    const reopened = LmdbState.open(dir);
-    assert.equal(reopened.restoring, undefined, 'a finished restore leaves no mark on disk');
-    assert.equal(reopened.applied, 3000);
-    await reopened.close();
     await source.close();
   });
 
-  it('refuses reads while a restore runs, and a restore cut short is restored again after reopening', async () => {
+  it('a copy cut short while it is received changes nothing; reads are refused while its tables are copied', async () => {
     const { snapshots, ref, source } = await snapshotted(500, 2000);
+    const { state, dir } = openState();
+    await state.apply(puts(1, 3, 5));
+    let reads = 0;
+    const failing = {
+      readChunk: async (index: number, offset: number, bytesMax: number) => {
+        if (++reads === 3) throw new Error('EIO: the disk went away');
+        return snapshots.readChunk(index, offset, bytesMax);
+      },
+    };
+    await assert.rejects(state.restore(failing, ref, 100_000), /EIO/);
+    assert.equal(state.restoring, undefined, 'nothing was marked');
+    assert.equal(state.applied, 3);
+    assert.equal(get(state, 'key-00002'), '2:vvv', 'the old data is still served');
+
+    // Reads between the restore's transactions (it yields after each) are refused.
+    const during: unknown[] = [];
+    let polling = true;
+    const poll = () => {
+      try {
+        get(state, 'key-00000');
+      } catch (error) {
+        during.push(error);
+      }
+      if (polling) setImmediate(poll);
+    };
+    setImmediate(poll);
+    await state.restore(snapshots, ref);
+    polling = false;
+    assert.ok(during.length > 0, 'reads ran while the tables were copied');
+    assert.ok(
+      during.every((error) => error instanceof UnavailableError),
+      String(during[0]),
+    );
+    assert.equal(state.applied, 500);
+    assert.equal(get(state, 'key-00499'), get(source, 'key-00499'));
+    await state.close();
+    await source.close();
+    assert.deepEqual(readdirSync(dir).sort(), ['data.mdb', 'lock.mdb', 'session.json'], 'no copy is left');
+  });
+
+  it('refuses a copy at another index than its snapshot says, changing nothing', async () => {
+    const { snapshots, ref, source } = await snapshotted(50, 100);
+    const { state } = openState();
+    await state.apply(puts(1, 3, 5));
+    const wrong = { ...ref, metadata: { ...ref.metadata, index: 51 } };
+    const shifted = {
+      readChunk: (_index: number, offset: number, bytesMax: number) =>
+        snapshots.readChunk(50, offset, bytesMax),
+    };
+    await assert.rejects(
+      state.restore(shifted, wrong),
+      (error) => error instanceof CorruptionError && /its state is at index 50/.test(error.message),
+    );
+    assert.equal(state.restoring, undefined);
+    assert.equal(state.applied, 3);
+    assert.equal(size(state), 3);
+    await state.close();
+    await source.close();
+  });
+
+  it('takes the store records instead of a copy larger than the snapshot store accepts', async () => {
+    const { state: source } = openState();
+    await source.apply(puts(1, 50, 100));
+    const snapshots = new MemorySnapshotStore({ snapshotBytesMax: 20_000 });
+    await source.snapshotInto(snapshots, () => 1);
+    const ref = snapshots.latest() as SnapshotRef;
+    assert.equal(ref.metadata.index, 50);
+    assert.ok(ref.totalBytes < 20_000);
+    assert.equal(isLmdbImage(await snapshots.readChunk(50, 0, 64)), false, 'the records, not a copy');
+    const { state } = openState();
+    await state.restore(snapshots, ref);
+    assert.equal(size(state), 50);
+    assert.equal(get(state, 'key-00049'), get(source, 'key-00049'));
+    await state.close();
+    await source.close();
+  });
+
+  it('does not take a snapshot whose copy caught a restore under way', async () => {
+    const { snapshots, ref, source } = await snapshotted(300, 100, 'records');
+    const { state } = openState();
+    await state.apply(puts(1, 3, 5));
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let reads = 0;
+    const slow = {
+      readChunk: async (index: number, offset: number, bytesMax: number) => {
+        if (++reads === 2) await held;
+        return snapshots.readChunk(index, offset, bytesMax);
+      },
+    };
+    const restoring = state.restore(slow, ref, 4096);
+    while (state.restoring === undefined) await new Promise((resolve) => setImmediate(resolve));
+    const taken = new MemorySnapshotStore();
+    await assert.rejects(
+      state.snapshotInto(taken, () => 1),
+      CancelledError,
+    );
+    assert.equal(taken.latest(), undefined);
+    release();
+    await restoring;
+    await state.snapshotInto(taken, () => 1);
+    assert.equal(taken.latest()?.metadata.index, 300);
+    await state.close();
+    await source.close();
+  });
+
+  it('refuses reads while a restore of records runs, and one cut short is restored again after reopening', async () => {
+    const { snapshots, ref, source } = await snapshotted(500, 2000, 'records');
     const { state, dir } = openState();
     await state.apply(puts(1, 3, 5));
     let reads = 0;

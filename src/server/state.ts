@@ -15,10 +15,12 @@
  *
  * @module
  */
-import { mkdirSync, statfsSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import {
+  CancelledError,
   InvalidArgumentError,
   NoSpaceError,
   ProtocolError,
@@ -43,6 +45,7 @@ import {
   type SnapshotRef,
 } from '../raft/types.ts';
 import { CorruptionError } from '../storage/errors.ts';
+import { readFully, writeFully } from '../storage/files.ts';
 import { LMDB_PAGE_SIZE, LmdbKvBackend } from '../storage/lmdb-kv-backend.ts';
 import type { KvOutcome } from './api.ts';
 import { decodeMemberInfo, type MemberInfo, memberInfoFrom } from './member.ts';
@@ -181,6 +184,33 @@ function decodePublish(data: Uint8Array): { id: NodeId; info: MemberInfo } | und
 export const IMAGE_RECORD_BYTES_MAX = 6 * 1024 * 1024;
 /** Snapshot bytes read per step of a restore (one LMDB transaction each). */
 export const RESTORE_READ_BYTES = 1024 * 1024;
+/** Bytes of table rows a restore from an LMDB copy writes per transaction. */
+export const RESTORE_COPY_STEP_BYTES = 1024 * 1024;
+/** The directory, inside the state's, where a snapshot's LMDB copy is made before it is streamed into the store. */
+const SNAPSHOT_COPY_DIR = 'snapshot-copy';
+/** The directory, inside the state's, where a received LMDB image is written before its tables are copied in. */
+const RESTORE_COPY_DIR = 'restore-copy';
+/**
+ * Where an LMDB data file keeps its magic number (0xBEEFC0DE, little-endian):
+ * in its first meta page, after the page header, 24 bytes in the LMDB that
+ * lmdb-js builds (its pages carry a transaction id).
+ */
+const LMDB_MAGIC_OFFSET = 24;
+const LMDB_MAGIC = 0xbeefc0de;
+
+/**
+ * Whether a snapshot image is an LMDB copy of the state (what
+ * {@link LmdbState.snapshotInto} writes) rather than the store's
+ * MessagePack records (what {@link LmdbState.writeImage} writes, and what
+ * snapshots were before): the records start with a MessagePack map, an
+ * LMDB file with its meta page.
+ */
+export function isLmdbImage(head: Uint8Array): boolean {
+  return (
+    head.length >= LMDB_MAGIC_OFFSET + 4 &&
+    Buffer.from(head.buffer, head.byteOffset, head.length).readUInt32LE(LMDB_MAGIC_OFFSET) === LMDB_MAGIC
+  );
+}
 /** Keys whose compacted history one step frees, between applies. */
 export const COMPACTION_KEYS_PER_STEP = 1000;
 
@@ -229,6 +259,8 @@ export class LmdbState {
   #applied: number;
   #confState: ConfState;
   #members: Map<NodeId, MemberInfo>;
+  /** The LMDB copy a snapshot under way is making (settles, never rejects). */
+  #copying: Promise<void> | undefined;
   /** The snapshot index a restore under way (or cut short by a crash) is installing. */
   #restoring: number | undefined;
   /** The session on the state directory ({@link LmdbState.open}); none for a state opened otherwise. */
@@ -557,11 +589,66 @@ export class LmdbState {
   }
 
   /**
-   * Takes a snapshot of the state into `snapshots` (streamed, see
-   * {@link writeImage}); `termOf` gives the log term at the applied index.
-   * Resolves with the snapshot's metadata once it is durable.
+   * Takes a snapshot of the state into `snapshots` and resolves with its
+   * metadata once it is durable; `termOf` gives the log term at an applied
+   * index.
+   *
+   * The image is a compacting copy of the LMDB environment (lmdb's
+   * `backup`, `mdb_env_copy2`: one read transaction, walked and written
+   * on a libuv thread), then streamed into the store a megabyte at a time.
+   * The copy's transaction begins when that thread gets to it, so the
+   * index and membership are read from the copy itself. Measured on
+   * 300,000 versions of 256 B: the store's records ({@link writeImage},
+   * the image before) took about 1.2 s of the main thread, mostly random
+   * reads of values; the copy takes well under a tenth of that in all (see
+   * ARCHITECTURE). A copy larger than the store accepts falls back to the
+   * records, which are smaller (no page overhead).
+   *
+   * @throws {NoSpaceError} (rejects) when the file system lacks room for the copy and the image.
+   * @throws {CancelledError} (rejects) when the copy caught a restore under way.
    */
   async snapshotInto(snapshots: SnapshotStore, termOf: (index: number) => number): Promise<SnapshotMetadata> {
+    this.#checkFreeSpace('take a snapshot', 2 * this.diskBytes);
+    const dir = join(this.#path, SNAPSHOT_COPY_DIR);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir);
+    const copying = this.#root.backup(dir, true);
+    this.#copying = copying.catch(() => undefined);
+    try {
+      await copying;
+      const { applied, confState, restoring } = await readCopyMeta(dir);
+      if (restoring !== undefined) {
+        throw new CancelledError(`Cannot snapshot: the copy caught the restore of snapshot ${restoring}`);
+      }
+      const handle = await openFile(join(dir, LMDB_DATA_FILE), 'r');
+      try {
+        const size = (await handle.stat()).size;
+        if (size > snapshots.snapshotBytesMax) return await this.#snapshotRecords(snapshots, termOf);
+        const sink = snapshots.create({ index: applied, term: termOf(applied), confState });
+        try {
+          for (let offset = 0; offset < size; ) {
+            const chunk = await readFully(handle, Math.min(RESTORE_READ_BYTES, size - offset), offset);
+            await sink.write(offset, chunk);
+            offset += chunk.length;
+          }
+          return (await sink.commit()).metadata;
+        } catch (error) {
+          sink.abort();
+          throw error;
+        }
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Takes a snapshot whose image is the store's records (see {@link writeImage}). */
+  async #snapshotRecords(
+    snapshots: SnapshotStore,
+    termOf: (index: number) => number,
+  ): Promise<SnapshotMetadata> {
     let sink: SnapshotSink | undefined;
     let offset = 0;
     await this.writeImage(async ({ applied, confState }) => {
@@ -577,39 +664,162 @@ export class LmdbState {
   }
 
   /**
-   * Replaces the state with the image (see {@link writeImage}) of the
-   * snapshot `ref` names, read from `snapshots` a chunk at a time, so
-   * neither the snapshot nor the state is ever held whole in memory.
+   * Replaces the state with the image of the snapshot `ref` names, read
+   * from `snapshots` a chunk at a time, so neither the snapshot nor the
+   * state is ever held whole in memory. The image is either an LMDB copy
+   * of a state ({@link snapshotInto}) or the store's records
+   * ({@link writeImage}; snapshots taken before the copies).
    *
-   * It takes many LMDB transactions (one per chunk): the first marks the
-   * restore under way ({@link restoring}) and clears the data, the last
-   * records the snapshot's index, membership and directory and clears the
-   * mark. Reads are refused meanwhile (`UNAVAILABLE`); a crash in between
-   * leaves the mark, and the member restores again on start.
+   * A copy is first written to a file beside the state and checked (an
+   * LMDB environment of this format, at the snapshot's index): until then
+   * nothing changes, and a failure leaves the state as it was. Then, as for
+   * records, the restore takes many LMDB transactions: the first marks the
+   * restore under way ({@link restoring}) and clears the data, the middle
+   * ones copy the tables (or the records) about a megabyte at a time, the
+   * last records the snapshot's index, membership and directory and clears
+   * the mark. Reads are refused meanwhile (`UNAVAILABLE`); a crash in
+   * between leaves the mark, and the member restores again on start.
    *
    * @param readBytes snapshot bytes read per step.
-   * @throws {CorruptionError} (rejects) when the image does not decode.
+   * @throws {CorruptionError} (rejects) when the image is neither a copy of a state at the index nor records that decode.
    */
   async restore(
     snapshots: Pick<SnapshotStore, 'readChunk'>,
     ref: SnapshotRef,
     readBytes = RESTORE_READ_BYTES,
   ): Promise<void> {
-    const { index, confState } = ref.metadata;
+    const { index } = ref.metadata;
     this.#checkFreeSpace(`restore snapshot ${index}`);
+    const head =
+      ref.totalBytes === 0 ? new Uint8Array(0) : await snapshots.readChunk(index, 0, Math.max(readBytes, 64));
+    if (isLmdbImage(head)) await this.#restoreCopy(snapshots, ref, readBytes, head);
+    else await this.#restoreRecords(snapshots, ref, readBytes, head);
+  }
+
+  async #restoreCopy(
+    snapshots: Pick<SnapshotStore, 'readChunk'>,
+    ref: SnapshotRef,
+    readBytes: number,
+    head: Uint8Array,
+  ): Promise<void> {
+    const { index, confState } = ref.metadata;
+    const bad = (why: string) => cannotRestore(index, why);
+    const dir = join(this.#path, RESTORE_COPY_DIR);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir);
+    try {
+      const handle = await openFile(join(dir, LMDB_DATA_FILE), 'w');
+      try {
+        let chunk = head;
+        for (let offset = 0; ; ) {
+          await writeFully(handle, chunk, offset);
+          offset += chunk.length;
+          if (offset >= ref.totalBytes) break;
+          chunk = await snapshots.readChunk(index, offset, readBytes);
+          if (chunk.length === 0) throw bad(`its data ends at ${offset} of ${ref.totalBytes} bytes`);
+        }
+      } finally {
+        await handle.close();
+      }
+      let copy: RootDatabase;
+      try {
+        copy = open({ path: dir, readOnly: true, compression: false, pageSize: LMDB_PAGE_SIZE });
+      } catch (error) {
+        throw bad(`it is not an LMDB environment: ${(error as Error).message}`);
+      }
+      try {
+        const meta = copy.openDB<unknown, string>({ name: 'meta' });
+        const format = meta.get('format');
+        const applied = meta.get('applied');
+        if (format !== STATE_FORMAT) throw bad(`its state has format ${String(format)}, not ${STATE_FORMAT}`);
+        if (applied !== index) throw bad(`its state is at index ${String(applied)}`);
+        if (meta.get('restoring') !== undefined) throw bad('its state was being restored');
+        const members = (meta.get('members') as [NodeId, MemberInfo][] | undefined) ?? [];
+        this.#beginRestore(index);
+        await this.#copyTables(copy, index);
+        this.#finishRestore(index, confState, members, MvccStore.open(this.#backend, this.#storeOptions));
+      } finally {
+        await copy.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Copies the store's tables from `copy`, about {@link RESTORE_COPY_STEP_BYTES} of rows per transaction. */
+  async #copyTables(copy: RootDatabase, index: number): Promise<void> {
+    const binary = { keyEncoding: 'binary', encoding: 'binary' } as const;
+    for (const name of LmdbKvBackend.tableNames()) {
+      const from = copy.openDB<Buffer, Buffer>({ name, ...binary });
+      const to = this.#root.openDB<Buffer, Buffer>({ name, ...binary });
+      let rows: { key: Buffer; value: Buffer }[] = [];
+      let bytes = 0;
+      const flush = async () => {
+        this.#checkFreeSpace(`restore snapshot ${index}`);
+        const batch = rows;
+        this.#root.transactionSync(() => {
+          for (const { key, value } of batch) to.putSync(key, value);
+        });
+        rows = [];
+        bytes = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      };
+      for (const { key, value } of from.getRange()) {
+        rows.push({ key: Buffer.from(key), value: Buffer.from(value) });
+        bytes += key.length + value.length;
+        if (bytes >= RESTORE_COPY_STEP_BYTES) await flush();
+      }
+      if (rows.length > 0) await flush();
+    }
+  }
+
+  /** The first transaction of a restore: marks it under way and clears the data. */
+  #beginRestore(index: number): void {
     this.#restoring = index;
     this.#root.transactionSync(() => {
       this.#meta.putSync('restoring', index);
       this.#backend.clear();
     });
+  }
+
+  /** The last transaction of a restore: the snapshot's index, membership and directory; the mark cleared. */
+  #finishRestore(
+    index: number,
+    confState: ConfState,
+    directory: [NodeId, MemberInfo][],
+    store: MvccStore,
+  ): void {
+    this.#checkFreeSpace(`restore snapshot ${index}`);
+    this.#root.transactionSync(() => {
+      this.#meta.putSync('applied', index);
+      this.#meta.putSync('confState', confState);
+      this.#meta.putSync('members', directory);
+      this.#meta.removeSync('restoring');
+    });
+    this.#store = store;
+    this.#hub = new WatchHub(store, this.#hubOptions);
+    this.#applied = index;
+    this.#confState = confState;
+    this.#members = new Map(directory);
+    this.#restoring = undefined;
+  }
+
+  /** Restores an image of the store's records ({@link writeImage}), whose first chunk is `head`. */
+  async #restoreRecords(
+    snapshots: Pick<SnapshotStore, 'readChunk'>,
+    ref: SnapshotRef,
+    readBytes: number,
+    head: Uint8Array,
+  ): Promise<void> {
+    const { index, confState } = ref.metadata;
+    this.#beginRestore(index);
     const restore = MvccStore.restore(this.#storeOptions, { backend: this.#backend, checkAll: false });
     const decoder = new MultiDecoder(IMAGE_RECORD_BYTES_MAX);
     let members: [NodeId, MemberInfo][] | undefined;
-    const bad = (why: string) =>
-      new CorruptionError(`Cannot restore snapshot ${index}: ${why}`, { details: { index } });
+    const bad = (why: string) => cannotRestore(index, why);
     let store: MvccStore | undefined;
     for (let offset = 0; offset < ref.totalBytes; ) {
-      const chunk = await snapshots.readChunk(index, offset, readBytes);
+      const chunk = offset === 0 ? head : await snapshots.readChunk(index, offset, readBytes);
       if (chunk.length === 0) throw bad(`its data ends at ${offset} of ${ref.totalBytes} bytes`);
       offset += chunk.length;
       let records: unknown[];
@@ -643,24 +853,13 @@ export class LmdbState {
       throw bad((error as Error).message);
     }
     if (store === undefined) throw bad('the image has no store records');
-    const directory = members ?? [];
-    this.#checkFreeSpace(`restore snapshot ${index}`);
-    this.#root.transactionSync(() => {
-      this.#meta.putSync('applied', index);
-      this.#meta.putSync('confState', confState);
-      this.#meta.putSync('members', directory);
-      this.#meta.removeSync('restoring');
-    });
-    this.#store = store;
-    this.#hub = new WatchHub(store, this.#hubOptions);
-    this.#applied = index;
-    this.#confState = confState;
-    this.#members = new Map(directory);
-    this.#restoring = undefined;
+    this.#finishRestore(index, confState, members ?? [], store);
   }
 
   /** Syncs everything committed, marks the session closed cleanly, and closes LMDB. */
   async close(): Promise<void> {
+    // A copy under way reads the environment from a libuv thread: it must end before the environment closes.
+    await this.#copying;
     const session = this.#session;
     if (session !== undefined) {
       await new Promise<void>((resolve, reject) =>
@@ -710,4 +909,29 @@ function applyKvEntry(store: MvccStore, data: Uint8Array): KvApplied | undefined
       revision: store.revision,
     };
   }
+}
+
+/** LMDB's data file in an environment's directory. */
+const LMDB_DATA_FILE = 'data.mdb';
+
+/** The state's own records in an LMDB copy of it ({@link LmdbState.snapshotInto}). */
+async function readCopyMeta(
+  dir: string,
+): Promise<{ applied: number; confState: ConfState; restoring: number | undefined }> {
+  const copy = open({ path: dir, readOnly: true, compression: false, pageSize: LMDB_PAGE_SIZE });
+  try {
+    const meta = copy.openDB<unknown, string>({ name: 'meta' });
+    return {
+      applied: (meta.get('applied') as number | undefined) ?? 0,
+      confState: (meta.get('confState') as ConfState | undefined) ?? { voters: [], learners: [] },
+      restoring: meta.get('restoring') as number | undefined,
+    };
+  } finally {
+    await copy.close();
+  }
+}
+
+/** The error of a restore whose image is not what it must be. */
+function cannotRestore(index: number, why: string): CorruptionError {
+  return new CorruptionError(`Cannot restore snapshot ${index}: ${why}`, { details: { index } });
 }

@@ -148,6 +148,25 @@ describe('MvccStore on LMDB', () => {
     store.checkInvariants();
   });
 
+  it('names every table it keeps in tableNames (what a restore from an LMDB copy carries over)', () => {
+    const store = root.transactionSync(() => MvccStore.open(new LmdbKvBackend(root)));
+    root.transactionSync(() => {
+      store.leaseGrant({ id: 1, ttl: 10 });
+      store.put({ key: bytes('a'), value: bytes('1'), lease: 1 });
+      store.put({ key: bytes('a'), value: bytes('2') });
+    });
+    // The environment's unnamed database lists its named ones.
+    assert.deepEqual([...root.getKeys()].sort(), [...LmdbKvBackend.tableNames()].sort());
+    assert.deepEqual(LmdbKvBackend.tableNames('x'), [
+      'x.index',
+      'x.history',
+      'x.log',
+      'x.leases',
+      'x.leaseKeys',
+      'x.meta',
+    ]);
+  });
+
   it('writes a snapshot of the state when it began, while writes go on', () => {
     const store = root.transactionSync(() => MvccStore.open(new LmdbKvBackend(root)));
     root.transactionSync(() => {

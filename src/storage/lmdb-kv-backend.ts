@@ -576,6 +576,15 @@ class LmdbRevisionLog implements RevisionLog {
  * ```
  */
 export class LmdbKvBackend implements StoreBackend {
+  /**
+   * The names of the store's tables in its environment: what a copy of
+   * the store must carry (a snapshot restored from an LMDB copy,
+   * `LmdbState.restore`) and what {@link clear} empties.
+   */
+  static tableNames(prefix = 'kv'): readonly string[] {
+    return ['index', 'history', 'log', 'leases', 'leaseKeys', 'meta'].map((table) => `${prefix}.${table}`);
+  }
+
   readonly index: KeyIndex;
   readonly log: RevisionLog;
   readonly leaseJournal: LeaseJournal;
