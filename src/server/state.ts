@@ -758,7 +758,9 @@ export class LmdbState {
         this.#checkFreeSpace(`restore snapshot ${index}`);
         const batch = rows;
         this.#root.transactionSync(() => {
-          for (const { key, value } of batch) to.putSync(key, value);
+          // The table was cleared and the copy's rows come in key order: MDB_APPEND fills each page
+          // before the next, where a put in the middle of the tree splits them half full.
+          for (const { key, value } of batch) to.putSync(key, value, { append: true });
         });
         rows = [];
         bytes = 0;
