@@ -164,6 +164,12 @@ describe('LmdbState', () => {
     await assert.rejects(full.restore(snapshots, ref), NoSpaceError);
     assert.equal(full.restoring, undefined, 'a refused restore never began');
     assert.equal(full.applied, 5);
+    const taken = new MemorySnapshotStore();
+    await assert.rejects(
+      full.snapshotInto(taken, () => 1),
+      (error) => error instanceof NoSpaceError && /^Cannot take a snapshot: /.test(error.message),
+    );
+    assert.equal(taken.latest(), undefined);
     await full.close();
     await source.close();
     const reopened = LmdbState.open(dir);
@@ -182,6 +188,9 @@ describe('LmdbState', () => {
     const unchecked = LmdbState.open(dir, { freeBytesMin: 0 });
     await unchecked.apply(puts(1, 5, 10));
     assert.equal(unchecked.applied, 5);
+    const taken = new MemorySnapshotStore();
+    await unchecked.snapshotInto(taken, () => 1);
+    assert.equal(taken.latest()?.metadata.index, 5);
     await unchecked.close();
   });
 });
