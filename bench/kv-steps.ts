@@ -137,7 +137,7 @@ export async function runKvSteps(
 /** What the `snapshots` column of a KV table says, printed under it. */
 export const SNAPSHOTS_COLUMN_NOTE =
   'snapshots: snapshots the Tessera members took during the step (each writes a copy of the whole state, ' +
-  "history included, 0.3-0.5 s of CPU for 300,000 versions: a step that holds one pays for it; etcd's " +
+  "history included, 0.1-0.3 s of CPU for 300,000 versions: a step that holds one pays for it; etcd's " +
   'snapshots write no state and are not counted)';
 
 /** A step's result, with the snapshots the members took during it where they are counted. */

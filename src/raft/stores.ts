@@ -207,6 +207,16 @@ export interface SnapshotStore {
    */
   create(metadata: SnapshotMetadata): SnapshotSink;
   /**
+   * Optional, for a store on disk: makes a whole file the data of a new
+   * latest snapshot without copying it (a rename into the store), durably
+   * and atomically as {@link save}. The file is the store's from then on.
+   *
+   * @throws {InvalidArgumentError} (rejects) when `metadata.index` is below the latest's.
+   * @throws {TooLargeError} (rejects) when the file is larger than `snapshotBytesMax`.
+   * @throws the rename's error (rejects; `EXDEV` when the file is on another file system).
+   */
+  adoptFile?(metadata: SnapshotMetadata, path: string): Promise<SnapshotRef>;
+  /**
    * Up to `bytesMax` bytes of the latest snapshot's data from `offset`
    * (empty at the end), for sending it to a follower in chunks.
    *

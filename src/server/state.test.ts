@@ -13,6 +13,7 @@ import { CancelledError, InvalidArgumentError, NoSpaceError, UnavailableError } 
 import { MemorySnapshotStore } from '../raft/memory-stores.ts';
 import type { SnapshotSink } from '../raft/stores.ts';
 import { type Entry, EntryType, type SnapshotRef } from '../raft/types.ts';
+import { DiskSnapshotStore } from '../storage/disk-snapshot-store.ts';
 import { CorruptionError } from '../storage/errors.ts';
 import { LMDB_PAGE_SIZE } from '../storage/lmdb-kv-backend.ts';
 import {
@@ -344,6 +345,35 @@ describe('LmdbState snapshots', () => {
     assert.equal(state.restoring, undefined);
     assert.equal(state.applied, 3);
     assert.equal(size(state), 3);
+    await state.close();
+    await source.close();
+  });
+
+  it('hands its copy to a snapshot store on disk whole (adoptFile), and restores from it after reopening', async () => {
+    const { state: source, dir } = openState();
+    await source.apply(puts(1, 2000, 300));
+    const snapDir = join(dir, 'snap');
+    let snapshots = await DiskSnapshotStore.open(snapDir);
+    let adopted = 0;
+    const adoptFile = snapshots.adoptFile.bind(snapshots);
+    snapshots.adoptFile = (metadata, path) => {
+      adopted++;
+      return adoptFile(metadata, path);
+    };
+    const metadata = await source.snapshotInto(snapshots, () => 4);
+    assert.equal(adopted, 1);
+    assert.deepEqual(metadata, { index: 2000, term: 4, confState: { voters: [], learners: [] } });
+    await snapshots.close();
+    snapshots = await DiskSnapshotStore.open(snapDir);
+    const ref = snapshots.latest() as SnapshotRef;
+    assert.equal(ref.metadata.index, 2000);
+    assert.equal(isLmdbImage(await snapshots.readChunk(2000, 0, 64)), true);
+    const { state } = openState();
+    await state.restore(snapshots, ref);
+    assert.equal(size(state), 2000);
+    assert.equal(get(state, 'key-01999'), get(source, 'key-01999'));
+    assert.ok(!readdirSync(dir).includes('snapshot-copy'), 'no copy is left beside the state');
+    await snapshots.close();
     await state.close();
     await source.close();
   });

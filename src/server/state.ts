@@ -45,7 +45,7 @@ import {
   type SnapshotRef,
 } from '../raft/types.ts';
 import { CorruptionError } from '../storage/errors.ts';
-import { readFully, writeFully } from '../storage/files.ts';
+import { isErrorCode, readFully, writeFully } from '../storage/files.ts';
 import { LMDB_PAGE_SIZE, LmdbKvBackend } from '../storage/lmdb-kv-backend.ts';
 import type { KvOutcome } from './api.ts';
 import { decodeMemberInfo, type MemberInfo, memberInfoFrom } from './member.ts';
@@ -595,12 +595,13 @@ export class LmdbState {
    *
    * The image is a compacting copy of the LMDB environment (lmdb's
    * `backup`, `mdb_env_copy2`: one read transaction, walked and written
-   * on a libuv thread), then streamed into the store a megabyte at a time.
-   * The copy's transaction begins when that thread gets to it, so the
-   * index and membership are read from the copy itself. Measured on
+   * on a libuv thread), then handed to the store whole when it can adopt
+   * a file (`adoptFile`, a rename), else streamed into it a megabyte at a
+   * time. The copy's transaction begins when that thread gets to it, so
+   * the index and membership are read from the copy itself. Measured on
    * 300,000 versions of 256 B: the store's records ({@link writeImage},
-   * the image before) took about 1.2 s of the main thread, mostly random
-   * reads of values; the copy takes well under a tenth of that in all (see
+   * the image before) took 2.1-2.3 s of CPU, mostly random reads of
+   * values; the copy takes 0.07-0.26 s adopted, 0.32 s streamed (see
    * ARCHITECTURE). A copy larger than the store accepts falls back to the
    * records, which are smaller (no page overhead).
    *
@@ -622,11 +623,21 @@ export class LmdbState {
       if (restoring !== undefined) {
         throw new CancelledError(`Cannot snapshot: the copy caught the restore of snapshot ${restoring}`);
       }
-      const handle = await openFile(join(dir, LMDB_DATA_FILE), 'r');
+      const file = join(dir, LMDB_DATA_FILE);
+      const size = statSync(file).size;
+      if (size > snapshots.snapshotBytesMax) return await this.#snapshotRecords(snapshots, termOf);
+      const metadata = { index: applied, term: termOf(applied), confState };
+      if (snapshots.adoptFile !== undefined) {
+        try {
+          return (await snapshots.adoptFile(metadata, file)).metadata;
+        } catch (error) {
+          // The snapshot store is on another file system: the copy is streamed into it instead.
+          if (!isErrorCode(error, 'EXDEV')) throw error;
+        }
+      }
+      const handle = await openFile(file, 'r');
       try {
-        const size = (await handle.stat()).size;
-        if (size > snapshots.snapshotBytesMax) return await this.#snapshotRecords(snapshots, termOf);
-        const sink = snapshots.create({ index: applied, term: termOf(applied), confState });
+        const sink = snapshots.create(metadata);
         try {
           for (let offset = 0; offset < size; ) {
             const chunk = await readFully(handle, Math.min(RESTORE_READ_BYTES, size - offset), offset);

@@ -17,10 +17,12 @@ import { isErrorCode, readFully, syncDirectory, unlinkIfPresent, writeFully } fr
 import {
   checkSnapshotFile,
   crc32Continue,
+  crcOf,
   encodeSnapshotHeader,
   encodeSnapshotMetadata,
   parseSnapshotFileName,
   SNAPSHOT_FILE_HEADER_BYTES,
+  SNAPSHOT_FILE_VERSION_TRAILER,
   type SnapshotFile,
   snapshotFileName,
 } from './snapshot-file.ts';
@@ -167,6 +169,52 @@ export class DiskSnapshotStore implements SnapshotStore {
           dataOffset: SNAPSHOT_FILE_HEADER_BYTES + metadata.length,
         };
         await this.#installFile(temporary, file);
+      } finally {
+        await unlinkIfPresent(temporary);
+      }
+    });
+  }
+
+  /**
+   * Makes the file at `path` the data of a new latest snapshot without
+   * copying it: the file is moved into the store's directory (a rename:
+   * it must be on the same file system), checksummed where it lies, and
+   * the metadata and header are appended after it (format version 2, see
+   * `snapshot-file.ts`); then, as for any snapshot, it is synced and
+   * renamed into place. The file is the store's from then on, whether
+   * this succeeds or not.
+   *
+   * @throws {InvalidArgumentError} (rejects) when its index is below the latest's.
+   * @throws {TooLargeError} (rejects) when it is larger than `snapshotBytesMax`.
+   * @throws the rename's error (rejects; `EXDEV` across file systems), with the file left where it was.
+   */
+  adoptFile(metadata: SnapshotMetadata, path: string): Promise<SnapshotRef> {
+    return this.#enqueue(async () => {
+      const { index } = metadata;
+      this.#check('adopt', index);
+      const temporary = this.#temporaryPath(index);
+      await rename(path, temporary);
+      try {
+        const handle = await open(temporary, 'r+');
+        let dataBytes: number;
+        try {
+          dataBytes = (await handle.stat()).size;
+          if (dataBytes > this.snapshotBytesMax) {
+            throw new TooLargeError(
+              `Cannot adopt snapshot at ${index}: ${dataBytes} bytes is over snapshotBytesMax ${this.snapshotBytesMax}`,
+            );
+          }
+          const encoded = encodeSnapshotMetadata(metadata);
+          const crc = crc32Continue(encoded, await crcOf(handle, 0, dataBytes));
+          const header = encodeSnapshotHeader(encoded.length, dataBytes, crc, SNAPSHOT_FILE_VERSION_TRAILER);
+          await writeFully(handle, Buffer.concat([encoded, header]), dataBytes);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        const file = { snapshot: { metadata, totalBytes: dataBytes }, dataOffset: 0 };
+        await this.#installFile(temporary, file);
+        return file.snapshot;
       } finally {
         await unlinkIfPresent(temporary);
       }

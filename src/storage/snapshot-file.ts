@@ -16,9 +16,23 @@
  * after it is synced, so a snapshot file under its final name is whole
  * unless the disk corrupted it, which the checksum catches.
  *
+ * Format version 2 puts the same fields after the data, so that a file
+ * written whole by someone else (a member's LMDB copy of its state, see
+ * `DiskSnapshotStore.adoptFile`) becomes a snapshot file by appending to
+ * it, without copying its data:
+ *
+ * ```
+ * offset 0           data (D bytes)
+ * offset D           metadata (M bytes)
+ * offset D + M       the 17-byte header above, version 2 (its CRC over the data then the metadata)
+ * ```
+ *
+ * A file is version 2 when its last 17 bytes are such a header whose
+ * lengths add up to the file's size; otherwise it is read as version 1.
+ *
  * @module
  */
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { decode, encode } from '../codec/msgpack.ts';
 import type { SnapshotMetadata, SnapshotRef } from '../raft/types.ts';
@@ -27,8 +41,10 @@ import { readFully } from './files.ts';
 
 /** First bytes of every snapshot file. */
 export const SNAPSHOT_FILE_MAGIC = Buffer.from('TSNP', 'latin1');
-/** The format version this code writes and reads. */
+/** The format version of files written as they arrive (header first). */
 export const SNAPSHOT_FILE_VERSION = 1;
+/** The format version of files whose data came first (header last, see the module doc). */
+export const SNAPSHOT_FILE_VERSION_TRAILER = 2;
 /** Bytes before the metadata. */
 export const SNAPSHOT_FILE_HEADER_BYTES = 17;
 
@@ -63,10 +79,15 @@ export function encodeSnapshotMetadata(metadata: SnapshotMetadata): Buffer {
 }
 
 /** The header of a snapshot file whose metadata and data are `metadataBytes` and `dataBytes` long. */
-export function encodeSnapshotHeader(metadataBytes: number, dataBytes: number, crc: number): Buffer {
+export function encodeSnapshotHeader(
+  metadataBytes: number,
+  dataBytes: number,
+  crc: number,
+  version = SNAPSHOT_FILE_VERSION,
+): Buffer {
   const header = Buffer.alloc(SNAPSHOT_FILE_HEADER_BYTES);
   SNAPSHOT_FILE_MAGIC.copy(header, 0);
-  header[4] = SNAPSHOT_FILE_VERSION;
+  header[4] = version;
   header.writeUInt32BE(metadataBytes, 5);
   header.writeUInt32BE(dataBytes, 9);
   header.writeUInt32BE(crc, 13);
@@ -123,6 +144,19 @@ export async function checkSnapshotFile(path: string): Promise<SnapshotFile> {
   const handle = await open(path, 'r');
   try {
     const size = (await handle.stat()).size;
+    const trailer = await trailerOf(handle, size);
+    if (trailer !== undefined) {
+      const { metadataBytes, dataBytes } = trailer;
+      const crc = await crcOf(handle, 0, dataBytes + metadataBytes);
+      if (crc !== trailer.crc) throw bad(0, 'the checksum does not match');
+      return {
+        snapshot: {
+          metadata: await readMetadata(handle, dataBytes, metadataBytes, bad),
+          totalBytes: dataBytes,
+        },
+        dataOffset: 0,
+      };
+    }
     const header =
       size < SNAPSHOT_FILE_HEADER_BYTES ? undefined : await readFully(handle, SNAPSHOT_FILE_HEADER_BYTES, 0);
     if (header === undefined || !header.subarray(0, 4).equals(SNAPSHOT_FILE_MAGIC)) {
@@ -137,27 +171,57 @@ export async function checkSnapshotFile(path: string): Promise<SnapshotFile> {
         `the header says ${metadataBytes + dataBytes} bytes follow, the file has ${size - SNAPSHOT_FILE_HEADER_BYTES}`,
       );
     }
-    let crc = 0;
-    for (let at = SNAPSHOT_FILE_HEADER_BYTES; at < size; ) {
-      const piece = await readFully(handle, Math.min(CHECK_READ_BYTES, size - at), at);
-      crc = crc32(piece, crc);
-      at += piece.length;
-    }
+    const crc = await crcOf(handle, SNAPSHOT_FILE_HEADER_BYTES, size);
     if (crc !== header.readUInt32BE(13)) throw bad(SNAPSHOT_FILE_HEADER_BYTES, 'the checksum does not match');
-    let metadata: SnapshotMetadata;
-    try {
-      metadata = decodeMetadata(await readFully(handle, metadataBytes, SNAPSHOT_FILE_HEADER_BYTES));
-    } catch (error) {
-      throw bad(
-        SNAPSHOT_FILE_HEADER_BYTES,
-        `checksummed metadata does not decode: ${(error as Error).message}`,
-      );
-    }
     return {
-      snapshot: { metadata, totalBytes: dataBytes },
+      snapshot: {
+        metadata: await readMetadata(handle, SNAPSHOT_FILE_HEADER_BYTES, metadataBytes, bad),
+        totalBytes: dataBytes,
+      },
       dataOffset: SNAPSHOT_FILE_HEADER_BYTES + metadataBytes,
     };
   } finally {
     await handle.close();
+  }
+}
+
+/** The version-2 header at the end of a file of `size` bytes, when it has one whose lengths add up. */
+async function trailerOf(
+  handle: FileHandle,
+  size: number,
+): Promise<{ metadataBytes: number; dataBytes: number; crc: number } | undefined> {
+  if (size < SNAPSHOT_FILE_HEADER_BYTES) return undefined;
+  const at = size - SNAPSHOT_FILE_HEADER_BYTES;
+  const trailer = await readFully(handle, SNAPSHOT_FILE_HEADER_BYTES, at);
+  if (!trailer.subarray(0, 4).equals(SNAPSHOT_FILE_MAGIC) || trailer[4] !== SNAPSHOT_FILE_VERSION_TRAILER) {
+    return undefined;
+  }
+  const metadataBytes = trailer.readUInt32BE(5);
+  const dataBytes = trailer.readUInt32BE(9);
+  if (dataBytes + metadataBytes !== at) return undefined;
+  return { metadataBytes, dataBytes, crc: trailer.readUInt32BE(13) };
+}
+
+/** The CRC-32 of the file's bytes in [from, to), read a piece at a time. */
+export async function crcOf(handle: FileHandle, from: number, to: number): Promise<number> {
+  let crc = 0;
+  for (let at = from; at < to; ) {
+    const piece = await readFully(handle, Math.min(CHECK_READ_BYTES, to - at), at);
+    crc = crc32(piece, crc);
+    at += piece.length;
+  }
+  return crc;
+}
+
+async function readMetadata(
+  handle: FileHandle,
+  at: number,
+  length: number,
+  bad: (offset: number, why: string) => Error,
+): Promise<SnapshotMetadata> {
+  try {
+    return decodeMetadata(await readFully(handle, length, at));
+  } catch (error) {
+    throw bad(at, `checksummed metadata does not decode: ${(error as Error).message}`);
   }
 }
