@@ -209,7 +209,8 @@ export interface SnapshotStore {
   /**
    * Optional, for a store on disk: makes a whole file the data of a new
    * latest snapshot without copying it (a rename into the store), durably
-   * and atomically as {@link save}. The file is the store's from then on.
+   * and atomically as {@link save}. Once moved, the file is the store's;
+   * refused before (a lower index, a failed rename), it stays where it was.
    *
    * @throws {InvalidArgumentError} (rejects) when `metadata.index` is below the latest's.
    * @throws {TooLargeError} (rejects) when the file is larger than `snapshotBytesMax`.

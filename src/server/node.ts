@@ -418,7 +418,7 @@ export class TesseraNode {
       do {
         this.#again = false;
         // A snapshot that finished while no Ready was due (an idle member) compacts the log now, not at the next write.
-        if (this.#compactTo > 0) this.#compactLog();
+        if (this.#compactTo > 0 && this.alarms.size === 0) this.#compactLog();
         this.#startReadRound();
         while (!this.#closed && this.alarms.size === 0 && this.#raw.hasReady()) {
           await this.#handleReady(this.#raw.ready());

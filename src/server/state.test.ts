@@ -4,7 +4,7 @@
  * and a restore cut short by a crash found again on reopening.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -354,14 +354,10 @@ describe('LmdbState snapshots', () => {
     await source.apply(puts(1, 2000, 300));
     const snapDir = join(dir, 'snap');
     let snapshots = await DiskSnapshotStore.open(snapDir);
-    let adopted = 0;
-    const adoptFile = snapshots.adoptFile.bind(snapshots);
-    snapshots.adoptFile = (metadata, path) => {
-      adopted++;
-      return adoptFile(metadata, path);
+    snapshots.create = () => {
+      throw new Error('the copy must be adopted, not streamed');
     };
     const metadata = await source.snapshotInto(snapshots, () => 4);
-    assert.equal(adopted, 1);
     assert.deepEqual(metadata, { index: 2000, term: 4, confState: { voters: [], learners: [] } });
     await snapshots.close();
     snapshots = await DiskSnapshotStore.open(snapDir);
@@ -376,6 +372,80 @@ describe('LmdbState snapshots', () => {
     await snapshots.close();
     await state.close();
     await source.close();
+  });
+
+  it('restores a copy again after reopening when a restore of one was cut short', async () => {
+    const { snapshots, ref, source } = await snapshotted(400, 100);
+    const { state, dir } = openState();
+    await state.apply(puts(1, 3, 5));
+    await state.close();
+    // What a crash while the tables were copied leaves: the mark, and part of the data.
+    const raw = open({ path: dir, compression: false, pageSize: LMDB_PAGE_SIZE });
+    raw.transactionSync(() => {
+      raw.openDB<unknown, string>({ name: 'meta' }).putSync('restoring', ref.metadata.index);
+      raw.openDB({ name: 'kv.index', keyEncoding: 'binary', encoding: 'binary' }).clearSync();
+    });
+    await raw.close();
+    const reopened = LmdbState.open(dir);
+    assert.equal(reopened.restoring, 400);
+    assert.throws(() => get(reopened, 'key-00000'), UnavailableError);
+    await reopened.restore(snapshots, ref);
+    assert.equal(reopened.restoring, undefined);
+    assert.equal(reopened.applied, 400);
+    assert.equal(size(reopened), 400);
+    assert.equal(get(reopened, 'key-00399'), get(source, 'key-00399'));
+    await reopened.close();
+    await source.close();
+  });
+
+  it("refuses an LMDB image without the state's tables, changing nothing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-state-'));
+    dirs.push(dir);
+    const bare = open({ path: join(dir, 'bare'), compression: false, pageSize: LMDB_PAGE_SIZE });
+    const meta = bare.openDB<unknown, string>({ name: 'meta' });
+    meta.putSync('format', STATE_FORMAT);
+    meta.putSync('applied', 9);
+    mkdirSync(join(dir, 'copy'));
+    await bare.backup(join(dir, 'copy'), true);
+    await bare.close();
+    const snapshots = new MemorySnapshotStore();
+    const metadata = { index: 9, term: 1, confState: { voters: [1], learners: [] } };
+    await snapshots.save({ metadata, data: readFileSync(join(dir, 'copy', 'data.mdb')) });
+    const { state } = openState();
+    await state.apply(puts(1, 3, 5));
+    await assert.rejects(
+      state.restore(snapshots, snapshots.latest() as SnapshotRef),
+      (error) => error instanceof CorruptionError && /lacks the state's tables/.test(error.message),
+    );
+    assert.equal(state.restoring, undefined);
+    assert.equal(state.applied, 3);
+    assert.equal(size(state), 3);
+    await state.close();
+  });
+
+  it('takes one snapshot at a time, none once closing, and clears a copy a crash left on opening', async () => {
+    const { state, dir } = openState();
+    await state.apply(puts(1, 20, 5));
+    const taken = new MemorySnapshotStore();
+    const first = state.snapshotInto(taken, () => 1);
+    await assert.rejects(
+      state.snapshotInto(taken, () => 1),
+      UnavailableError,
+    );
+    await first;
+    const closing = state.close();
+    await assert.rejects(
+      state.snapshotInto(taken, () => 1),
+      CancelledError,
+    );
+    await closing;
+    for (const leftover of ['snapshot-copy', 'restore-copy']) {
+      mkdirSync(join(dir, leftover));
+      writeFileSync(join(dir, leftover, 'data.mdb'), 'left by a crash');
+    }
+    const reopened = LmdbState.open(dir);
+    assert.deepEqual(readdirSync(dir).sort(), ['data.mdb', 'lock.mdb', 'session.json']);
+    await reopened.close();
   });
 
   it('takes the store records instead of a copy larger than the snapshot store accepts', async () => {

@@ -261,6 +261,10 @@ export class LmdbState {
   #members: Map<NodeId, MemberInfo>;
   /** The LMDB copy a snapshot under way is making (settles, never rejects). */
   #copying: Promise<void> | undefined;
+  /** Whether {@link snapshotInto} is under way (one at a time: they share the copy's directory). */
+  #snapshotting = false;
+  /** Set when {@link close} begins: no copy may start under a closing environment. */
+  #closing = false;
   /** The snapshot index a restore under way (or cut short by a crash) is installing. */
   #restoring: number | undefined;
   /** The session on the state directory ({@link LmdbState.open}); none for a state opened otherwise. */
@@ -340,6 +344,11 @@ export class LmdbState {
     mkdirSync(path, { recursive: true });
     const bootId = currentBootId();
     const discarded = beginSession(path, bootId);
+    // A snapshot's copy or a received image a crash left beside the state: neither is the state's, and
+    // each takes up to the state's size on disk.
+    for (const leftover of [SNAPSHOT_COPY_DIR, RESTORE_COPY_DIR]) {
+      rmSync(join(path, leftover), { recursive: true, force: true });
+    }
     // noSync: commits are not synced; the snapshot and the WAL are what is durable (see state-session.ts).
     // useWritemap: LMDB writes pages in place in its memory map, rather than copying each page it
     // changes into a malloc'd buffer and writing it with a pwrite at commit. Same-run A/B, three
@@ -611,10 +620,13 @@ export class LmdbState {
   async snapshotInto(snapshots: SnapshotStore, termOf: (index: number) => number): Promise<SnapshotMetadata> {
     // The copy and the image are written with ordinary calls (a full disk is an error there, not a
     // SIGBUS), but they take room the state's writable map needs: room for both, on top of the floor.
-    if (this.#freeBytesMin > 0) this.#checkFreeSpace('take a snapshot', 2 * this.diskBytes);
+    if (this.#closing) throw new CancelledError('Cannot snapshot: the state is closing');
+    if (this.#snapshotting) throw new UnavailableError('Cannot snapshot: a snapshot is under way; retry');
     const dir = join(this.#path, SNAPSHOT_COPY_DIR);
     rmSync(dir, { recursive: true, force: true });
+    if (this.#freeBytesMin > 0) this.#checkFreeSpace('take a snapshot', 2 * this.diskBytes);
     mkdirSync(dir);
+    this.#snapshotting = true;
     const copying = this.#root.backup(dir, true);
     this.#copying = copying.catch(() => undefined);
     try {
@@ -625,7 +637,13 @@ export class LmdbState {
       }
       const file = join(dir, LMDB_DATA_FILE);
       const size = statSync(file).size;
-      if (size > snapshots.snapshotBytesMax) return await this.#snapshotRecords(snapshots, termOf);
+      if (size > snapshots.snapshotBytesMax) {
+        rmSync(dir, { recursive: true, force: true });
+        if (this.#restoring !== undefined) {
+          throw new CancelledError(`Cannot snapshot: snapshot ${this.#restoring} is being restored`);
+        }
+        return await this.#snapshotRecords(snapshots, termOf);
+      }
       const metadata = { index: applied, term: termOf(applied), confState };
       if (snapshots.adoptFile !== undefined) {
         try {
@@ -654,6 +672,7 @@ export class LmdbState {
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
+      this.#snapshotting = false;
     }
   }
 
@@ -705,8 +724,13 @@ export class LmdbState {
     this.#checkFreeSpace(`restore snapshot ${index}`);
     const head =
       ref.totalBytes === 0 ? new Uint8Array(0) : await snapshots.readChunk(index, 0, Math.max(readBytes, 64));
-    if (isLmdbImage(head)) await this.#restoreCopy(snapshots, ref, readBytes, head);
-    else await this.#restoreRecords(snapshots, ref, readBytes, head);
+    if (isLmdbImage(head)) {
+      // The image is written beside the state first (ordinary writes), then its rows into the state.
+      if (this.#freeBytesMin > 0) this.#checkFreeSpace(`restore snapshot ${index}`, 2 * ref.totalBytes);
+      await this.#restoreCopy(snapshots, ref, readBytes, head);
+    } else {
+      await this.#restoreRecords(snapshots, ref, readBytes, head);
+    }
   }
 
   async #restoreCopy(
@@ -741,7 +765,16 @@ export class LmdbState {
         throw bad(`it is not an LMDB environment: ${(error as Error).message}`);
       }
       try {
+        // The environment's unnamed database lists its tables (a read-only environment opens a missing one
+        // without complaint, and fails only when it is read).
+        const present = new Set([...copy.getKeys()].map(String));
+        const missing = ['meta', ...LmdbKvBackend.tableNames()].filter((name) => !present.has(name));
+        if (missing.length > 0) throw bad(`it lacks the state's tables ${missing.join(', ')}`);
         const meta = copy.openDB<unknown, string>({ name: 'meta' });
+        const tables = LmdbKvBackend.tableNames().map((name) => ({
+          name,
+          from: copy.openDB<Buffer, Buffer>({ name, ...LMDB_BINARY }),
+        }));
         const format = meta.get('format');
         const applied = meta.get('applied');
         if (format !== STATE_FORMAT) throw bad(`its state has format ${String(format)}, not ${STATE_FORMAT}`);
@@ -749,7 +782,7 @@ export class LmdbState {
         if (meta.get('restoring') !== undefined) throw bad('its state was being restored');
         const members = (meta.get('members') as [NodeId, MemberInfo][] | undefined) ?? [];
         this.#beginRestore(index);
-        await this.#copyTables(copy, index);
+        await this.#copyTables(tables, index);
         this.#finishRestore(index, confState, members, MvccStore.open(this.#backend, this.#storeOptions));
       } finally {
         await copy.close();
@@ -759,12 +792,13 @@ export class LmdbState {
     }
   }
 
-  /** Copies the store's tables from `copy`, about {@link RESTORE_COPY_STEP_BYTES} of rows per transaction. */
-  async #copyTables(copy: RootDatabase, index: number): Promise<void> {
-    const binary = { keyEncoding: 'binary', encoding: 'binary' } as const;
-    for (const name of LmdbKvBackend.tableNames()) {
-      const from = copy.openDB<Buffer, Buffer>({ name, ...binary });
-      const to = this.#root.openDB<Buffer, Buffer>({ name, ...binary });
+  /** Copies the store's tables from a copy's, about {@link RESTORE_COPY_STEP_BYTES} of rows per transaction. */
+  async #copyTables(
+    tables: readonly { name: string; from: Database<Buffer, Buffer> }[],
+    index: number,
+  ): Promise<void> {
+    for (const { name, from } of tables) {
+      const to = this.#root.openDB<Buffer, Buffer>({ name, ...LMDB_BINARY });
       let rows: { key: Buffer; value: Buffer }[] = [];
       let bytes = 0;
       const flush = async () => {
@@ -773,7 +807,11 @@ export class LmdbState {
         this.#root.transactionSync(() => {
           // The table was cleared and the copy's rows come in key order: MDB_APPEND fills each page
           // before the next, where a put in the middle of the tree splits them half full.
-          for (const { key, value } of batch) to.putSync(key, value, { append: true });
+          for (const { key, value } of batch) {
+            if (!(to.putSync(key, value, { append: true }) as unknown as boolean)) {
+              throw cannotRestore(index, `its table ${name} is not in key order`);
+            }
+          }
         });
         rows = [];
         bytes = 0;
@@ -873,6 +911,7 @@ export class LmdbState {
 
   /** Syncs everything committed, marks the session closed cleanly, and closes LMDB. */
   async close(): Promise<void> {
+    this.#closing = true;
     // A copy under way reads the environment from a libuv thread: it must end before the environment closes.
     await this.#copying;
     const session = this.#session;
@@ -925,6 +964,9 @@ function applyKvEntry(store: MvccStore, data: Uint8Array): KvApplied | undefined
     };
   }
 }
+
+/** Keys and values as bytes, untouched: how a copy's tables are read and written. */
+const LMDB_BINARY = { keyEncoding: 'binary', encoding: 'binary' } as const;
 
 /** LMDB's data file in an environment's directory. */
 const LMDB_DATA_FILE = 'data.mdb';

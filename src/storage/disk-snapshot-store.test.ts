@@ -13,7 +13,13 @@ import { readSnapshotData } from '../raft/stores.ts';
 import type { Snapshot } from '../raft/types.ts';
 import { DiskSnapshotStore } from './disk-snapshot-store.ts';
 import { CorruptionError } from './errors.ts';
-import { snapshotFileName } from './snapshot-file.ts';
+import {
+  encodeSnapshotHeader,
+  encodeSnapshotMetadata,
+  SNAPSHOT_FILE_HEADER_BYTES,
+  SNAPSHOT_FILE_VERSION_TRAILER,
+  snapshotFileName,
+} from './snapshot-file.ts';
 import { removeDirectory, temporaryDirectory } from './test-stores.ts';
 
 let dir: string;
@@ -163,6 +169,28 @@ describe('DiskSnapshotStore', () => {
     await rm(low, { force: true });
     assert.deepEqual(await readdir(dir), [snapshotFileName(5)], 'no temporary file is left');
     assert.deepEqual(await latestWithData(store), testSnapshot(5));
+    await store.close();
+  });
+
+  it('reads a file written header first as such, even when its data ends like a header written last', async () => {
+    let store = await openStore();
+    // Data whose last 17 bytes are a version-2 header whose lengths add up to the whole v1 file's size.
+    const metadataBytes = encodeSnapshotMetadata(testSnapshot(9).metadata).length;
+    const dataBytes = 200;
+    const fileBytes = SNAPSHOT_FILE_HEADER_BYTES + metadataBytes + dataBytes;
+    const trailer = encodeSnapshotHeader(
+      7,
+      fileBytes - SNAPSHOT_FILE_HEADER_BYTES - 7,
+      0,
+      SNAPSHOT_FILE_VERSION_TRAILER,
+    );
+    const data = new Uint8Array(dataBytes);
+    data.set(trailer, dataBytes - trailer.length);
+    const snapshot = { metadata: testSnapshot(9).metadata, data };
+    await store.save(snapshot);
+    await store.close();
+    store = await openStore();
+    assert.deepEqual(await latestWithData(store), snapshot);
     await store.close();
   });
 

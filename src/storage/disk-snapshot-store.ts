@@ -181,8 +181,9 @@ export class DiskSnapshotStore implements SnapshotStore {
    * it must be on the same file system), checksummed where it lies, and
    * the metadata and header are appended after it (format version 2, see
    * `snapshot-file.ts`); then, as for any snapshot, it is synced and
-   * renamed into place. The file is the store's from then on, whether
-   * this succeeds or not.
+   * renamed into place. Once renamed, the file is the store's, whether
+   * this succeeds or not; refused before (a lower index, a failed rename),
+   * it is left where it was.
    *
    * @throws {InvalidArgumentError} (rejects) when its index is below the latest's.
    * @throws {TooLargeError} (rejects) when it is larger than `snapshotBytesMax`.

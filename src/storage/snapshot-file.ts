@@ -27,8 +27,9 @@
  * offset D + M       the 17-byte header above, version 2 (its CRC over the data then the metadata)
  * ```
  *
- * A file is version 2 when its last 17 bytes are such a header whose
- * lengths add up to the file's size; otherwise it is read as version 1.
+ * A file is version 1 when it starts with a version-1 header whose lengths
+ * add up to the file's size, whatever its data holds; otherwise it is
+ * version 2 when its last 17 bytes are such a header whose lengths add up.
  *
  * @module
  */
@@ -144,7 +145,11 @@ export async function checkSnapshotFile(path: string): Promise<SnapshotFile> {
   const handle = await open(path, 'r');
   try {
     const size = (await handle.stat()).size;
-    const trailer = await trailerOf(handle, size);
+    const header =
+      size < SNAPSHOT_FILE_HEADER_BYTES ? undefined : await readFully(handle, SNAPSHOT_FILE_HEADER_BYTES, 0);
+    // A version-1 header whose lengths add up is read as one, whatever the data ends with; only then
+    // is the file's end looked at for a version-2 header.
+    const trailer = isWholeV1Header(header, size) ? undefined : await trailerOf(handle, size);
     if (trailer !== undefined) {
       const { metadataBytes, dataBytes } = trailer;
       const crc = await crcOf(handle, 0, dataBytes + metadataBytes);
@@ -157,8 +162,6 @@ export async function checkSnapshotFile(path: string): Promise<SnapshotFile> {
         dataOffset: 0,
       };
     }
-    const header =
-      size < SNAPSHOT_FILE_HEADER_BYTES ? undefined : await readFully(handle, SNAPSHOT_FILE_HEADER_BYTES, 0);
     if (header === undefined || !header.subarray(0, 4).equals(SNAPSHOT_FILE_MAGIC)) {
       throw bad(0, 'it does not start with a snapshot header');
     }
@@ -183,6 +186,15 @@ export async function checkSnapshotFile(path: string): Promise<SnapshotFile> {
   } finally {
     await handle.close();
   }
+}
+
+/** Whether `header` (a file's first bytes) is a version-1 header whose lengths add up to the file's `size`. */
+function isWholeV1Header(header: Buffer | undefined, size: number): boolean {
+  return (
+    header?.subarray(0, 4).equals(SNAPSHOT_FILE_MAGIC) === true &&
+    header[4] === SNAPSHOT_FILE_VERSION &&
+    SNAPSHOT_FILE_HEADER_BYTES + header.readUInt32BE(5) + header.readUInt32BE(9) === size
+  );
 }
 
 /** The version-2 header at the end of a file of `size` bytes, when it has one whose lengths add up. */
