@@ -618,12 +618,12 @@ export class LmdbState {
    * @throws {CancelledError} (rejects) when the copy caught a restore under way.
    */
   async snapshotInto(snapshots: SnapshotStore, termOf: (index: number) => number): Promise<SnapshotMetadata> {
-    // The copy and the image are written with ordinary calls (a full disk is an error there, not a
-    // SIGBUS), but they take room the state's writable map needs: room for both, on top of the floor.
     if (this.#closing) throw new CancelledError('Cannot snapshot: the state is closing');
     if (this.#snapshotting) throw new UnavailableError('Cannot snapshot: a snapshot is under way; retry');
     const dir = join(this.#path, SNAPSHOT_COPY_DIR);
     rmSync(dir, { recursive: true, force: true });
+    // The copy and the image are written with ordinary calls (a full disk is an error there, not a
+    // SIGBUS), but they take room the state's writable map needs: room for both, on top of the floor.
     if (this.#freeBytesMin > 0) this.#checkFreeSpace('take a snapshot', 2 * this.diskBytes);
     mkdirSync(dir);
     this.#snapshotting = true;
