@@ -156,7 +156,7 @@ export async function benchEtcd(): Promise<void> {
   );
 
   printTable(
-    `etcd3 client, 3 members each, loopback, fsync on, ${VALUE_BYTES} B values, ${MEASURE_MS} ms per workload ` +
+    `etcd3 client, 3 members each, loopback, fsync on, ${VALUE_BYTES} B values (unless the workload says), ${MEASURE_MS} ms per workload ` +
       '(ratio = Tessera through etcd3 / etcd through etcd3; CPU µs per operation)',
     etcd3.rows,
   );

@@ -1,6 +1,7 @@
 /**
  * The KV workloads that `npm run bench -- kv` and `etcd` share: puts from 1
- * and 256 clients, puts to one hot key from 64 (every put grows that key's
+ * and 256 clients (of 256 B values, and of 1 KiB as `etcdctl check perf`
+ * writes), puts to one hot key from 64 (every put grows that key's
  * history: its cost must not grow with it), linearizable and serializable gets from 256, a watch
  * fan-out and lease keep-alives, each run against several systems (a
  * cluster and the client driving it, see {@link KvSystem}) in a
@@ -35,6 +36,8 @@ export interface KvStep {
   readonly concurrency: number;
   /** Keys written and read (default {@link KEYS}); a step on one key is keyed `<workload>_c<concurrency>_hotKey`. */
   readonly keys?: number;
+  /** Bytes of every value written (default {@link VALUE_BYTES}); a step with its own is keyed with a `_<n>B` suffix. */
+  readonly valueBytes?: number;
   /** Run but not reported: a step that prepares the systems for the measured ones. */
   readonly unmeasured?: boolean;
 }
@@ -58,6 +61,7 @@ export const KV_STEPS: readonly KvStep[] = [
   { name: 'warm-up', workload: 'put', concurrency: 256, unmeasured: true },
   { name: 'put, 1 client', workload: 'put', concurrency: 1 },
   { name: 'put, 256 clients', workload: 'put', concurrency: 256 },
+  { name: 'put 1 KiB values, 256 clients', workload: 'put', concurrency: 256, valueBytes: 1024 },
   { name: 'put one hot key, 64 clients', workload: 'put', concurrency: 64, keys: 1 },
   { name: 'fill', workload: 'fill', concurrency: 64, unmeasured: true },
   { name: 'get linearizable, 256', workload: 'getLinearizable', concurrency: 256 },
@@ -129,7 +133,8 @@ export async function runKvSteps(
       if (eventRatio !== undefined) entry[ratio.eventKey] = eventRatio;
       rows.push({ workload: step.name, system: ratio.key, 'ops/s': opsRatio, 'events/s': eventRatio ?? '' });
     }
-    results[`${step.workload}_c${step.concurrency}${step.keys === 1 ? '_hotKey' : ''}`] = entry;
+    const suffix = `${step.keys === 1 ? '_hotKey' : ''}${step.valueBytes === undefined ? '' : `_${step.valueBytes}B`}`;
+    results[`${step.workload}_c${step.concurrency}${suffix}`] = entry;
   }
   return { rows, results };
 }
@@ -162,7 +167,7 @@ async function runKvStep(
     warmupMs: WARMUP_MS,
     measureMs: MEASURE_MS,
     keys: step.keys ?? KEYS,
-    valueBytes: VALUE_BYTES,
+    valueBytes: step.valueBytes ?? VALUE_BYTES,
     watchers: WATCHERS,
   };
   const counted = clusters[cluster].snapshotsTaken;

@@ -40,7 +40,7 @@ export async function benchKv(): Promise<void> {
   );
 
   printTable(
-    `KV store, 3 members each, loopback, fsync on, ${VALUE_BYTES} B values, ${MEASURE_MS} ms per workload (ratio = Tessera / etcd)`,
+    `KV store, 3 members each, loopback, fsync on, ${VALUE_BYTES} B values (unless the workload says), ${MEASURE_MS} ms per workload (ratio = Tessera / etcd)`,
     rows,
   );
   console.log(SNAPSHOTS_COLUMN_NOTE);

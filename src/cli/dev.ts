@@ -35,18 +35,37 @@ export interface DevMember {
 export const DEV_READY_TIMEOUT_MS = 30_000;
 
 /**
- * Node's flags for a member process: V8's young generation at up to 32 MiB
- * per semi-space (Node 20 default here: 16). A member allocates short-lived
- * objects for every request and entry; a larger young generation lets more
- * of them die there instead of being promoted and collected again by the
- * old generation's slower marking. A/B, eight runs per side on fresh
- * 3-member clusters: 256 etcd3 clients put 5,516/s against 5,101/s with
- * 242 µs of server CPU per put against 272; 256 native clients 12.9k/s
- * against 12.4k/s. 64 MiB gave less (5,315/s). The price is up to 32 MiB
- * more memory per member. `tessera dev` and the process tests start members
- * with them; a member started by hand takes them through `NODE_OPTIONS`.
+ * Node's flags for a member process:
+ *
+ * - `--max-semi-space-size=32`: V8's young generation at up to 32 MiB per
+ *   semi-space (Node 20 default here: 16). A member allocates short-lived
+ *   objects for every request and entry; a larger young generation lets
+ *   more of them die there instead of being promoted and collected again
+ *   by the old generation's slower marking. A/B, eight runs per side on
+ *   fresh 3-member clusters: 256 etcd3 clients put 5,516/s against 5,101/s
+ *   with 242 µs of server CPU per put against 272; 256 native clients
+ *   12.9k/s against 12.4k/s. 64 MiB gave less (5,315/s). The price is up
+ *   to 32 MiB more memory per member.
+ * - `--initial-old-space-size=128`: no old-generation collection before
+ *   128 MiB. A follower's live heap is small (~35 MiB), and V8 sets its next
+ *   limit only a few MiB above what a collection leaves when collecting is
+ *   cheap: under 256 clients putting 1 KiB values, each follower ran a full
+ *   mark-compact every ~0.2 s (25-34 in 6 s, `--trace-gc`: "GC in old space
+ *   requested", 34.9 -> 34.5 MB), and concurrent marking took ~16% of its
+ *   CPU. With the floor: 2 in 6 s. Same-run A/B, 1 KiB values: 11.5-13.2k
+ *   puts/s against 9.7-11.6k; 256 B values and etcd3 clients unchanged
+ *   (within the runs' noise). The price is up to 128 MiB of old-generation
+ *   garbage per member before it is collected.
+ *
+ * `tessera dev`, the process tests and the benchmarks start members with
+ * them. A member started by hand takes the first through `NODE_OPTIONS`;
+ * Node refuses the second there, so it goes on node's command line
+ * (README, "Running members").
  */
-export const MEMBER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32'];
+export const MEMBER_NODE_FLAGS: readonly string[] = [
+  '--max-semi-space-size=32',
+  '--initial-old-space-size=128',
+];
 
 /**
  * The `tessera start` arguments (after the script) for one member: its name,
