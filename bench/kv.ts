@@ -24,16 +24,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MEASURE_MS, withClusters } from './clusters.ts';
 import { KV_STEPS, runKvSteps, SNAPSHOTS_COLUMN_NOTE, VALUE_BYTES } from './kv-steps.ts';
-import { replicationFloor } from './replication-floor.ts';
+import { type FloorResult, replicationFloor } from './replication-floor.ts';
 import { printJsonLine, printTable, round } from './report.ts';
 import { rawFdatasyncLoop } from './storage.ts';
 
 export async function benchKv(): Promise<void> {
   const floorDir = mkdtempSync(join(tmpdir(), 'tessera-bench-disk-'));
-  const { floor, replicated } = await (async () => ({
-    floor: await rawFdatasyncLoop(floorDir, 2000),
-    replicated: await replicationFloor(floorDir, 2000),
-  }))().finally(() => rmSync(floorDir, { recursive: true, force: true }));
+  let floor: Awaited<ReturnType<typeof rawFdatasyncLoop>>;
+  let replicated: FloorResult;
+  try {
+    floor = await rawFdatasyncLoop(floorDir, 2000);
+    replicated = await replicationFloor(floorDir, 2000);
+  } finally {
+    rmSync(floorDir, { recursive: true, force: true });
+  }
 
   const { rows, results } = await withClusters((clusters) =>
     runKvSteps(clusters, {

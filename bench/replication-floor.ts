@@ -17,11 +17,12 @@
  * @module
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, fdatasync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { fdatasync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ZEROS } from '../src/storage/files.ts';
+import { zeroFill } from '../src/storage/files.ts';
 import { percentile } from './report.ts';
 
 /** Bytes of each write. */
@@ -53,17 +54,18 @@ function onLines(socket: Socket, onLine: (line: string) => void): void {
 }
 
 /** A durable append: write at the next offset of a preallocated file, then fdatasync. */
-function appender(path: string): (done: () => void) => void {
-  const fd = openSync(path, 'w+');
-  for (let at = 0; at < FILE_BYTES; at += ZEROS.length) writeSync(fd, ZEROS, 0, ZEROS.length, at);
-  fsyncSync(fd);
+async function appender(path: string): Promise<(done: () => void) => void> {
+  // Closed when the process is killed (replicationFloor stops it by PID).
+  const handle = await open(path, 'w+');
+  await zeroFill(handle, 0, FILE_BYTES);
+  await handle.datasync();
   const record = Buffer.alloc(RECORD_BYTES, 0x61);
   let position = 0;
-  process.once('exit', () => closeSync(fd));
   return (done) => {
-    writeSync(fd, record, 0, RECORD_BYTES, position);
+    // Written synchronously, as the WAL writes; synced on libuv's pool, as the WAL syncs.
+    writeSync(handle.fd, record, 0, RECORD_BYTES, position);
     position = (position + RECORD_BYTES) % (FILE_BYTES - RECORD_BYTES);
-    fdatasync(fd, (error) => {
+    fdatasync(handle.fd, (error) => {
       if (error !== null) throw error;
       done();
     });
@@ -79,13 +81,13 @@ function serve(onConnection: (socket: Socket) => void): void {
   });
 }
 
-function runFollower(dir: string): void {
-  const append = appender(join(dir, `follower-${process.pid}`));
+async function runFollower(dir: string): Promise<void> {
+  const append = await appender(join(dir, `follower-${process.pid}`));
   serve((socket) => onLines(socket, (id) => append(() => socket.write(`${id}\n`))));
 }
 
-function runLeader(dir: string, followerPorts: readonly number[]): void {
-  const append = appender(join(dir, 'leader'));
+async function runLeader(dir: string, followerPorts: readonly number[]): Promise<void> {
+  const append = await appender(join(dir, 'leader'));
   const followers = followerPorts.map((port) => createConnection(port, '127.0.0.1'));
   const pending = new Map<string, { client: Socket; synced: boolean; acks: number }>();
   const answerIfDone = (id: string): void => {
@@ -174,8 +176,8 @@ export async function replicationFloor(dir: string, durationMs: number): Promise
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [role, dir, followerPorts] = process.argv.slice(2);
-  if (role === 'follower' && dir !== undefined) runFollower(dir);
+  if (role === 'follower' && dir !== undefined) await runFollower(dir);
   else if (role === 'leader' && dir !== undefined && followerPorts !== undefined) {
-    runLeader(dir, JSON.parse(followerPorts) as number[]);
+    await runLeader(dir, JSON.parse(followerPorts) as number[]);
   } else throw new Error(`Unknown role ${role}: this script is started by replicationFloor()`);
 }
