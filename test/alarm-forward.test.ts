@@ -6,76 +6,20 @@
  * to fail like a full disk.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { NoSpaceError } from '../src/base/errors.ts';
-import { RecordingLogger } from '../src/base/logger.ts';
 import { getCommand, putCommand } from '../src/cli/client-commands.ts';
-import { TesseraNode } from '../src/server/node.ts';
-import { type Listeners, listenPeer, serveNode } from '../src/server/serve.ts';
-import { LmdbState } from '../src/server/state.ts';
-import { memoryNodeStores } from '../src/server/test-node-stores.ts';
-import { freePortBlock } from './helpers/cluster.ts';
+import { type InProcessCluster, startInProcessCluster, until } from './helpers/in-process-cluster.ts';
 
-interface Member {
-  readonly node: TesseraNode;
-  readonly listeners: Listeners;
-  readonly client: string;
-  fillDisk(): void;
-}
-
-const dirs: string[] = [];
-const members: Member[] = [];
+const started: InProcessCluster[] = [];
 after(async () => {
-  for (const member of members) {
-    await member.listeners.close();
-    await member.node.close();
-  }
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  for (const cluster of started) await cluster.stop();
 });
 
-async function startCluster(size: number): Promise<Member[]> {
-  const base = await freePortBlock(Array.from({ length: size * 3 }, (_, i) => i));
-  const selves = Array.from({ length: size }, (_, i) => ({
-    name: `a${i + 1}`,
-    peer: `127.0.0.1:${base + 3 * i}`,
-    client: `127.0.0.1:${base + 3 * i + 1}`,
-    http: `127.0.0.1:${base + 3 * i + 2}`,
-  }));
-  const initialCluster = new Map(selves.map((self) => [self.name, self.peer]));
-  const logger = new RecordingLogger();
-  return Promise.all(
-    selves.map(async (self) => {
-      const dir = mkdtempSync(join(tmpdir(), 'tessera-alarm-'));
-      dirs.push(dir);
-      const { stores, fillDisk } = memoryNodeStores();
-      const peer = await listenPeer(self.peer, logger);
-      const node = await TesseraNode.start({
-        self,
-        initialCluster,
-        initialClusterState: 'new',
-        stores,
-        state: LmdbState.open(join(dir, 'state')),
-        logger,
-        tickMs: 10,
-        electionTicks: 10,
-      });
-      const listeners = await serveNode(node, peer.server, peer.address, self, logger);
-      const member = { node, listeners, client: self.client, fillDisk };
-      members.push(member);
-      return member;
-    }),
-  );
-}
-
-async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+async function startCluster(size: number): Promise<InProcessCluster['members']> {
+  const cluster = await startInProcessCluster(size);
+  started.push(cluster);
+  return cluster.members;
 }
 
 describe('a member whose disk is full', { timeout: 60_000 }, () => {

@@ -202,6 +202,8 @@ export class TesseraNode {
   #ticker: NodeJS.Timeout | undefined;
   #busy = false;
   #again = false;
+  /** Messages of Readies that persisted nothing, sent after their answers (see #handleReady). */
+  #afterAnswers: Message[] = [];
   #closed = false;
   #lastLeader: NodeId = NONE;
   /** Leader changes this member has seen (a forwarded proposal tells from it whether its leader changed meanwhile). */
@@ -443,11 +445,26 @@ export class TesseraNode {
 
   async #handleReady(ready: Ready): Promise<void> {
     this.#onSoftState();
-    this.#send(ready.messages);
+    // A Ready that only commits (a leader's commit broadcast, mostly) hands its messages over an
+    // event-loop iteration later, so the answers it brings are written first: sending the broadcast
+    // first put two peer writes (~40 us of CPU each) between a proposal's commit and its answer.
+    // Ready messages never wait on persistence, so a later send is always safe; queued ones go
+    // before any later Ready's, in order. A/B in one cluster, alternating, five rounds of 3 s each:
+    // single-client put p50 0.69-0.74 ms against 0.74-0.80 (lower in every adjacent pair).
+    const afterAnswers =
+      ready.committedEntries.length > 0 &&
+      ready.entries.length === 0 &&
+      ready.snapshot === undefined &&
+      ready.snapshotChunks.length === 0;
+    if (afterAnswers) this.#sendAfterAnswers(ready.messages);
+    else {
+      this.#sendMessagesAfterAnswers();
+      this.#send(ready.messages);
+    }
     // Appends on the wire before this member's own WAL write and fdatasync (sends are otherwise
     // written at the end of the turn, after them): A/B, four rounds each, single-client puts
     // 1,055/s against 1,005 natively and 641 against 580 through etcd3, 256 clients 15.0k/s against 14.0k.
-    if (ready.messages.length > 0) this.#transport.flush();
+    if (!afterAnswers && ready.messages.length > 0) this.#transport.flush();
     const { log, stable, snapshots } = this.#stores;
     if (this.#compactTo > 0) this.#compactLog();
     for (const chunk of ready.snapshotChunks) {
@@ -506,6 +523,24 @@ export class TesseraNode {
       if (this.#state.compactionPending) this.#schedule();
     }
     this.#maybeSnapshot();
+  }
+
+  /**
+   * Hands messages to the transport from a later immediate: the answers a
+   * Ready resolves are queued on their connections meanwhile, and those
+   * flush before the peer links these messages then go on.
+   */
+  #sendAfterAnswers(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    if (this.#afterAnswers.length === 0) setImmediate(() => this.#sendMessagesAfterAnswers());
+    this.#afterAnswers.push(...messages);
+  }
+
+  #sendMessagesAfterAnswers(): void {
+    if (this.#afterAnswers.length === 0 || this.#closed) return;
+    const messages = this.#afterAnswers;
+    this.#afterAnswers = [];
+    this.#send(messages);
   }
 
   /**
