@@ -23,8 +23,12 @@ export const WAL_RECORD_BYTES_MAX_MIN = 1024;
  * than the loop could do meanwhile: A/B in one cluster, alternating rounds,
  * 10-15% less server CPU per put and 7-12% more puts from 1 and 16 clients
  * (p99 2.0-2.4 ms against 2.7-3.2 from one), unchanged from 256, whose
- * batches are larger. The loop waits out the sync (0.13 ms p50 on the
- * benchmark disk), as etcd's Raft loop waits out its WAL's.
+ * batches are larger; 1 client through etcd3, spread over the members,
+ * gains too. The loop waits out the sync (0.13 ms p50 on the benchmark
+ * disk alone, 0.3-0.45 ms when the three members sync at once), as etcd's
+ * Raft loop waits out its WAL's; unlike etcd, whose other goroutines go
+ * on serving reads, a disk that stalls on such a write holds the whole
+ * member until it returns.
  */
 export const WAL_INLINE_SYNC_BYTES_MAX_DEFAULT = 4096;
 
