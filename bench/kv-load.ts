@@ -94,11 +94,49 @@ async function tesseraDriver(endpoints: readonly string[]): Promise<Driver> {
   };
 }
 
+/**
+ * A client of the member that says it leads. An etcd follower forwards
+ * each lease renewal to its leader over HTTP, so which member a client
+ * picked decided the keep-alive figure: 9,000/s through a follower against
+ * 41,700 at the leader, measured with 256 clients. Tessera's client renews
+ * at the leader; both sides are measured there.
+ *
+ * @throws {Error} when no member says it leads.
+ */
+async function etcd3LeaderClient(endpoints: readonly string[]): Promise<Etcd3> {
+  for (const endpoint of endpoints) {
+    const probe = new Etcd3({ hosts: [`http://${endpoint}`] });
+    try {
+      const status = await probe.maintenance.status();
+      if (status.leader === status.header.member_id) return probe;
+    } catch {
+      // Not answering: not the one to renew at.
+    }
+    probe.close();
+  }
+  throw new Error(`No member of ${endpoints.join(', ')} says it leads`);
+}
+
 async function etcd3Driver(endpoints: readonly string[]): Promise<Driver> {
   const client = new Etcd3({ hosts: endpoints.map((endpoint) => `http://${endpoint}`) });
+  let leader: Promise<Etcd3> | undefined;
+  const leaderClient = (): Promise<Etcd3> => {
+    leader ??= etcd3LeaderClient(endpoints);
+    return leader;
+  };
   // Keep-alives on one bidirectional stream (etcd answers them in order), as etcd's own clients renew.
-  let keepAliveStream: Awaited<ReturnType<typeof client.leaseClient.leaseKeepAlive>> | undefined;
+  type KeepAliveStream = Awaited<ReturnType<typeof client.leaseClient.leaseKeepAlive>>;
   const waiting: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
+  const openKeepAliveStream = async (): Promise<KeepAliveStream> => {
+    const stream = await (await leaderClient()).leaseClient.leaseKeepAlive();
+    stream.on('data', () => waiting.shift()?.resolve());
+    stream.on('error', (error: unknown) => {
+      for (const waiter of waiting.splice(0)) waiter.reject(error);
+    });
+    return stream;
+  };
+  // One stream for every worker: the first keep-alive opens it, the others wait for it.
+  let keepAliveStream: Promise<KeepAliveStream> | undefined;
   return {
     put: async (key, value) => {
       await client.put(key).value(value).exec();
@@ -111,24 +149,19 @@ async function etcd3Driver(endpoints: readonly string[]): Promise<Driver> {
       watcher.on('put', (kv: IKeyValue) => onPut(kv.value));
       return () => void watcher.cancel();
     },
-    grant: async (ttl) => (await client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 })).ID,
+    grant: async (ttl) => (await (await leaderClient()).leaseClient.leaseGrant({ TTL: ttl, ID: 0 })).ID,
     keepAlive: async (id) => {
-      if (keepAliveStream === undefined) {
-        keepAliveStream = await client.leaseClient.leaseKeepAlive();
-        keepAliveStream.on('data', () => waiting.shift()?.resolve());
-        keepAliveStream.on('error', (error: unknown) => {
-          for (const waiter of waiting.splice(0)) waiter.reject(error);
-        });
-      }
-      const stream = keepAliveStream;
+      keepAliveStream ??= openKeepAliveStream();
+      const stream = await keepAliveStream;
       await new Promise<void>((resolve, reject) => {
         waiting.push({ resolve, reject });
         stream.write({ ID: id });
       });
     },
     close: async () => {
-      keepAliveStream?.end();
+      (await keepAliveStream?.catch(() => undefined))?.end();
       client.close();
+      (await leader?.catch(() => undefined))?.close();
     },
   };
 }
