@@ -22,9 +22,10 @@ export const WAL_RECORD_BYTES_MAX_MIN = 1024;
  * trip (a thread woken, its completion handed back to the loop) costs more
  * than the loop could do meanwhile: A/B in one cluster, alternating rounds,
  * 10-15% less server CPU per put and 7-12% more puts from 1 and 16 clients
- * (p99 2.0-2.4 ms against 2.7-3.2 from one), unchanged from 256, whose
- * batches are larger; 1 client through etcd3, spread over the members,
- * gains too. The loop waits out the sync (0.13 ms p50 on the benchmark
+ * (p99 2.0-2.4 ms against 2.7-3.2 from one); 256 clients, whose leader
+ * batches are larger (a follower's share of them often is not), 1-14%
+ * more in each of five pairs; 1 client through etcd3, spread over the
+ * members, lower server CPU per put in every pair. The loop waits out the sync (0.13 ms p50 on the benchmark
  * disk alone, 0.3-0.45 ms when the three members sync at once), as etcd's
  * Raft loop waits out its WAL's; unlike etcd, whose other goroutines go
  * on serving reads, a disk that stalls on such a write holds the whole
