@@ -6,15 +6,10 @@
  * on loopback RPC; what each follower steps is recorded.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { KvCommand } from '../src/kv/kv-command.ts';
 import { type Message, MessageType } from '../src/raft/types.ts';
-import { type InProcessCluster, startInProcessCluster, until } from './helpers/in-process-cluster.ts';
-
-let cluster: InProcessCluster | undefined;
-after(async () => {
-  await cluster?.stop();
-});
+import { leaderOf, startInProcessCluster, until } from './helpers/in-process-cluster.ts';
 
 const put = (key: string, value: string): KvCommand => ({
   type: 'put',
@@ -22,12 +17,11 @@ const put = (key: string, value: string): KvCommand => ({
 });
 
 describe('the commit broadcast', { timeout: 60_000 }, () => {
-  it('reaches every follower as an empty append carrying the new commit index', async () => {
-    cluster = await startInProcessCluster(3);
+  it('reaches every follower as an empty append carrying the new commit index', async (t) => {
+    const cluster = await startInProcessCluster(3);
+    t.after(() => cluster.stop());
     const { members } = cluster;
-    await until(() => members.some((m) => m.node.status().role === 'leader'), 'a leader');
-    const leader = members.find((m) => m.node.status().role === 'leader');
-    assert.ok(leader !== undefined);
+    const leader = await leaderOf(cluster);
     const followers = members.filter((m) => m !== leader);
     await until(
       () => followers.every((m) => m.node.status().applied === leader.node.status().applied),

@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { type InvalidArgumentError, ProtocolError, TesseraError, TooLargeError } from '../base/errors.ts';
+import {
+  InvalidArgumentError,
+  LimitExceededError,
+  ProtocolError,
+  TesseraError,
+  TooLargeError,
+} from '../base/errors.ts';
 import { encode } from '../codec/msgpack.ts';
 import { COMMAND_BYTES_MAX, decodeCommand, encodeCommand, type KvCommand } from './kv-command.ts';
 import { applyCommand } from './kv-machine.ts';
-import { TXN_DEPTH_MAX } from './limits.ts';
+import { LEASE_KEEPALIVES_MAX, TXN_DEPTH_MAX } from './limits.ts';
 import { MvccStore } from './mvcc-store.ts';
 import type { Compare, RequestOp, TxnRequest } from './types.ts';
 
@@ -90,6 +96,7 @@ const commandArb: fc.Arbitrary<KvCommand> = fc.oneof(
   fc
     .array(fc.record({ id: intArb, remainingTtl: intArb }, { noNullPrototype: true }), { maxLength: 3 })
     .map((checkpoints): KvCommand => ({ type: 'leaseCheckpoint', request: { checkpoints } })),
+  fc.array(intArb, { maxLength: 3 }).map((ids): KvCommand => ({ type: 'leaseKeepAlives', request: { ids } })),
 );
 
 function txnDepth(request: TxnRequest): number {
@@ -232,6 +239,9 @@ describe('encodeCommand / decodeCommand', () => {
       { type: 'txn', request: { success: [{ type: 'put', request: { key: Uint8Array.of(1) }, more: 1 }] } },
       { type: 'compact', request: {} },
       { type: 'leaseCheckpoint', request: { checkpoints: [{ id: 1 }] } },
+      { type: 'leaseKeepAlives', request: {} },
+      { type: 'leaseKeepAlives', request: { ids: [1.5] } },
+      { type: 'leaseKeepAlives', request: { ids: 1 } },
     ];
     for (const value of bad) {
       assert.throws(() => decodeCommand(encode(value)), ProtocolError, JSON.stringify(value));
@@ -307,6 +317,37 @@ describe('applyCommand', () => {
       () => applyCommand(store, { type: 'leaseKeepAlive', request: { id: 6 } }),
       (error: Error) => (error as InvalidArgumentError).details?.['reason'] === 'LEASE_NOT_FOUND',
     );
+    // Many in one entry: each existing lease renewed, -1 for one that does not exist.
+    applyCommand(store, { type: 'leaseCheckpoint', request: { checkpoints: [{ id: 5, remainingTtl: 9 }] } });
+    const keepAlives = applyCommand(store, { type: 'leaseKeepAlives', request: { ids: [5, 6, 5] } });
+    assert.deepEqual(keepAlives.type === 'leaseKeepAlives' && keepAlives.response, {
+      revision: 3,
+      ttls: [30, -1, 30],
+    });
+    assert.deepEqual(keepAlives.leases, [
+      { type: 'checkpointed', id: 5, remainingTtl: 30 },
+      { type: 'checkpointed', id: 5, remainingTtl: 30 },
+    ]);
+    assert.equal(store.leaseTimeToLive(5)?.remainingTtl, 30);
+    // A bad list renews nothing.
+    applyCommand(store, { type: 'leaseCheckpoint', request: { checkpoints: [{ id: 5, remainingTtl: 9 }] } });
+    assert.throws(
+      () => applyCommand(store, { type: 'leaseKeepAlives', request: { ids: [5, 0] } }),
+      InvalidArgumentError,
+    );
+    assert.throws(
+      () => applyCommand(store, { type: 'leaseKeepAlives', request: { ids: [] } }),
+      InvalidArgumentError,
+    );
+    assert.throws(
+      () =>
+        applyCommand(store, {
+          type: 'leaseKeepAlives',
+          request: { ids: Array.from({ length: LEASE_KEEPALIVES_MAX + 1 }, () => 5) },
+        }),
+      LimitExceededError,
+    );
+    assert.equal(store.leaseTimeToLive(5)?.remainingTtl, 9);
     const revoke = applyCommand(store, { type: 'leaseRevoke', request: { id: 5 } });
     assert.deepEqual(revoke.leases, [{ type: 'revoked', id: 5 }]);
     assert.deepEqual(

@@ -29,6 +29,7 @@ import type {
   LeaseCheckpointRequest,
   LeaseGrantRequest,
   LeaseKeepAliveRequest,
+  LeaseKeepAlivesRequest,
   LeaseRevokeRequest,
   PutRequest,
   RangeRequest,
@@ -46,6 +47,7 @@ export type KvCommand =
   | { readonly type: 'leaseGrant'; readonly request: LeaseGrantRequest }
   | { readonly type: 'leaseRevoke'; readonly request: LeaseRevokeRequest }
   | { readonly type: 'leaseKeepAlive'; readonly request: LeaseKeepAliveRequest }
+  | { readonly type: 'leaseKeepAlives'; readonly request: LeaseKeepAlivesRequest }
   | { readonly type: 'leaseCheckpoint'; readonly request: LeaseCheckpointRequest };
 
 /**
@@ -310,6 +312,7 @@ export function commandFrom(value: unknown): KvCommand {
     'leaseGrant',
     'leaseRevoke',
     'leaseKeepAlive',
+    'leaseKeepAlives',
     'leaseCheckpoint',
   ];
   const type = oneOf(...types)(fields['type'], 'type');
@@ -339,6 +342,14 @@ export function commandFrom(value: unknown): KvCommand {
     case 'leaseKeepAlive': {
       const lease = object(body, 'request', ['id']);
       return { type, request: { id: integer(required(lease, 'request', 'id'), 'request.id') } };
+    }
+    case 'leaseKeepAlives': {
+      const leases = object(body, 'request', ['ids']);
+      const ids = listOf((item, path) => integer(item, path))(
+        required(leases, 'request', 'ids'),
+        'request.ids',
+      );
+      return { type, request: { ids } };
     }
     default: {
       const checkpoint = object(body, 'request', ['checkpoints']);

@@ -13,6 +13,7 @@ import type {
   LeaseCheckpointResponse,
   LeaseGrantResponse,
   LeaseKeepAliveResponse,
+  LeaseKeepAlivesResponse,
   LeaseRevokeResponse,
   PutResponse,
   RangeResponse,
@@ -43,6 +44,7 @@ export type KvResult = { readonly events: readonly Event[]; readonly leases: rea
   | { readonly type: 'leaseGrant'; readonly response: LeaseGrantResponse }
   | { readonly type: 'leaseRevoke'; readonly response: LeaseRevokeResponse }
   | { readonly type: 'leaseKeepAlive'; readonly response: LeaseKeepAliveResponse }
+  | { readonly type: 'leaseKeepAlives'; readonly response: LeaseKeepAlivesResponse }
   | { readonly type: 'leaseCheckpoint'; readonly response: LeaseCheckpointResponse }
 );
 
@@ -100,6 +102,15 @@ export function applyCommand(store: MvccStore, command: KvCommand): KvResult {
       const response = store.leaseKeepAlive(command.request);
       const leases: LeaseChange[] = [{ type: 'checkpointed', id: response.id, remainingTtl: response.ttl }];
       return { type: 'leaseKeepAlive', response, events: NONE, leases };
+    }
+    case 'leaseKeepAlives': {
+      const response = store.leaseKeepAlives(command.request);
+      const leases: LeaseChange[] = [];
+      command.request.ids.forEach((id, i) => {
+        const ttl = response.ttls[i] ?? -1;
+        if (ttl >= 0) leases.push({ type: 'checkpointed', id, remainingTtl: ttl });
+      });
+      return { type: 'leaseKeepAlives', response, events: NONE, leases };
     }
     case 'leaseCheckpoint': {
       const response = store.leaseCheckpoint(command.request);

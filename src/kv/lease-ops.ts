@@ -7,7 +7,7 @@
 import { InvalidArgumentError, LimitExceededError } from '../base/errors.ts';
 import { keyOfId } from './key-span.ts';
 import type { Lease, LeaseTable } from './lease-table.ts';
-import { LEASE_CHECKPOINTS_MAX, LEASE_TTL_SECONDS_MAX } from './limits.ts';
+import { LEASE_CHECKPOINTS_MAX, LEASE_KEEPALIVES_MAX, LEASE_TTL_SECONDS_MAX } from './limits.ts';
 import { checkNonNegative } from './request-checks.ts';
 import { RevisionWriter } from './revision-writer.ts';
 import type { StoreState } from './store-state.ts';
@@ -19,6 +19,8 @@ import type {
   LeaseInfo,
   LeaseKeepAliveRequest,
   LeaseKeepAliveResponse,
+  LeaseKeepAlivesRequest,
+  LeaseKeepAlivesResponse,
   LeaseRevokeRequest,
   LeaseRevokeResponse,
   WriteResult,
@@ -128,6 +130,46 @@ export function keepAliveLease(state: StoreState, request: LeaseKeepAliveRequest
 }
 
 /**
+ * Renews many leases through the log, each as {@link keepAliveLease} does;
+ * a lease that does not exist gets -1 and changes nothing.
+ *
+ * @throws {InvalidArgumentError} when `ids` is empty or holds an id that is
+ * not a positive integer, or {LimitExceededError} past {@link LEASE_KEEPALIVES_MAX}
+ * ids: then no lease is renewed.
+ */
+export function keepAliveLeases(state: StoreState, request: LeaseKeepAlivesRequest): LeaseKeepAlivesResponse {
+  const { ids } = request;
+  if (!Array.isArray(ids) || ids.length === 0) {
+    throw new InvalidArgumentError('Cannot keep leases alive: ids must be a list of at least one id');
+  }
+  if (ids.length > LEASE_KEEPALIVES_MAX) {
+    throw new LimitExceededError(
+      `Cannot keep leases alive: ${ids.length} ids, more than LEASE_KEEPALIVES_MAX (${LEASE_KEEPALIVES_MAX})`,
+      { details: { limit: LEASE_KEEPALIVES_MAX } },
+    );
+  }
+  for (const id of ids) checkLeaseId('keep lease alive', id);
+  const ttls = ids.map((id) => {
+    const lease = state.leases.get(id);
+    if (lease === undefined) return -1;
+    state.leases.checkpoint(id, lease.ttl);
+    return lease.ttl;
+  });
+  return { revision: state.revision, ttls };
+}
+
+/**
+ * The error a keep-alive of lease `id` fails with when the lease does not
+ * exist (`details.reason` `LEASE_NOT_FOUND`, which the front doors map to
+ * etcd's "requested lease not found").
+ */
+export function leaseNotFoundError(id: number, action: string): InvalidArgumentError {
+  return new InvalidArgumentError(`Cannot ${action} ${id}: it does not exist`, {
+    details: { leaseId: id, reason: 'LEASE_NOT_FOUND' },
+  });
+}
+
+/**
  * What the store records of a lease (etcd `LeaseTimeToLive` with keys), or
  * undefined when it does not exist.
  *
@@ -153,10 +195,6 @@ function checkLeaseId(action: string, id: number): void {
 
 function requireLease(leases: LeaseTable, id: number, action: string): Lease {
   const lease = leases.get(id);
-  if (lease === undefined) {
-    throw new InvalidArgumentError(`Cannot ${action} ${id}: it does not exist`, {
-      details: { leaseId: id, reason: 'LEASE_NOT_FOUND' },
-    });
-  }
+  if (lease === undefined) throw leaseNotFoundError(id, action);
   return lease;
 }

@@ -41,6 +41,9 @@ export const TXN_DEPTH_MAX = 8;
 /** Most checkpoints in one lease checkpoint command (etcd's `leaseCheckpointLimit`). */
 export const LEASE_CHECKPOINTS_MAX = 1000;
 
+/** Most lease ids in one batched keep-alive command (as many as one checkpoint command carries). */
+export const LEASE_KEEPALIVES_MAX = LEASE_CHECKPOINTS_MAX;
+
 /** Longest lease TTL, in seconds (etcd's `MaxLeaseTTL`). */
 export const LEASE_TTL_SECONDS_MAX = 9_000_000_000;
 

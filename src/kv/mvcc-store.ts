@@ -8,7 +8,14 @@ import { InvalidArgumentError } from '../base/errors.ts';
 import { compactionStep, startCompaction } from './compactor.ts';
 import { checkFenceAgainstState } from './fence.ts';
 import { checkHistoryRequest, readHistory } from './history-reader.ts';
-import { checkpointLeases, grantLease, keepAliveLease, leaseInfo, revokeLease } from './lease-ops.ts';
+import {
+  checkpointLeases,
+  grantLease,
+  keepAliveLease,
+  keepAliveLeases,
+  leaseInfo,
+  revokeLease,
+} from './lease-ops.ts';
 import {
   type MvccStoreLimits,
   type MvccStoreOptions,
@@ -49,6 +56,8 @@ import type {
   LeaseInfo,
   LeaseKeepAliveRequest,
   LeaseKeepAliveResponse,
+  LeaseKeepAlivesRequest,
+  LeaseKeepAlivesResponse,
   LeaseRevokeRequest,
   LeaseRevokeResponse,
   PutRequest,
@@ -382,6 +391,16 @@ export class MvccStore {
    */
   leaseKeepAlive(request: LeaseKeepAliveRequest): LeaseKeepAliveResponse {
     return keepAliveLease(this.#state, request);
+  }
+
+  /**
+   * Renews many leases through the log at once (see {@link LeaseKeepAlivesRequest}):
+   * -1 for a lease that does not exist.
+   *
+   * @throws {InvalidArgumentError} or {LimitExceededError} on a bad list (then nothing is renewed).
+   */
+  leaseKeepAlives(request: LeaseKeepAlivesRequest): LeaseKeepAlivesResponse {
+    return keepAliveLeases(this.#state, request);
   }
 
   /** Whether lease `id` exists. */

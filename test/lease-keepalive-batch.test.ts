@@ -1,0 +1,43 @@
+/**
+ * The keep-alives a leader takes in one turn go through the log as one
+ * entry, and each is answered as if alone: its lease's full TTL, or
+ * LEASE_NOT_FOUND for a lease that does not exist. Three members in this
+ * process, on loopback RPC.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { InvalidArgumentError } from '../src/base/errors.ts';
+import { leaderOf, startInProcessCluster } from './helpers/in-process-cluster.ts';
+
+describe('keep-alives at the leader', { timeout: 60_000 }, () => {
+  it('share one log entry per turn, and each gets its own answer', async (t) => {
+    const cluster = await startInProcessCluster(3);
+    t.after(() => cluster.stop());
+    const leader = await leaderOf(cluster);
+    const ids = [101, 102, 103, 104, 105, 106, 107, 108];
+    for (const [i, id] of ids.entries()) await leader.node.leaseGrant(10 + i, id);
+    const missing = 999;
+
+    const before = leader.node.status().commit;
+    const answers = await Promise.allSettled(
+      [...ids, missing, ...ids].map((id) => leader.node.leaseKeepAlive(id)),
+    );
+    const entries = leader.node.status().commit - before;
+
+    answers.forEach((answer, i) => {
+      const id = [...ids, missing, ...ids][i] as number;
+      if (id === missing) {
+        assert.equal(answer.status, 'rejected');
+        const error = (answer as PromiseRejectedResult).reason as InvalidArgumentError;
+        assert.ok(error instanceof InvalidArgumentError);
+        assert.equal(error.details?.['reason'], 'LEASE_NOT_FOUND');
+        return;
+      }
+      assert.equal(answer.status, 'fulfilled', `keep-alive of ${id}`);
+      const response = (answer as PromiseFulfilledResult<{ id: number; ttl: number }>).value;
+      assert.deepEqual([response.id, response.ttl], [id, 10 + ids.indexOf(id)]);
+    });
+    // 17 keep-alives; a checkpoint the lessor proposed meanwhile may commit too.
+    assert.ok(entries >= 1 && entries <= 2, `${entries} entries for 17 keep-alives`);
+  });
+});
