@@ -207,7 +207,7 @@ export class TesseraNode {
   #again = false;
   /** Messages of Readies that persisted nothing, sent after their answers (see #handleReady). */
   #afterAnswers: Message[] = [];
-  /** The keep-alives this leader took in this turn, proposed as one entry at its end. */
+  /** The keep-alives this leader took in this event-loop turn, proposed as one entry at its end. */
   #keepAlives: KeepAliveBatch | undefined;
   #closed = false;
   #lastLeader: NodeId = NONE;
@@ -902,8 +902,11 @@ export class TesseraNode {
         const started: KeepAliveBatch = { ids: [], waiters: [] };
         batch = started;
         this.#keepAlives = started;
-        // A tick runs once the microtasks have: the keep-alives of every request read in this turn.
-        process.nextTick(() => void this.#proposeKeepAlives(started));
+        // An immediate runs once this turn's I/O callbacks have: the keep-alives of every request read
+        // in it. (A tick would not do: node's http2 delivers each DATA frame of a read in a callback of
+        // its own, ticks and microtasks run after each, and the etcd door's keep-alives would go one per
+        // entry.)
+        setImmediate(() => void this.#proposeKeepAlives(started));
       }
       batch.ids.push(id);
       batch.waiters.push({ resolve, reject });

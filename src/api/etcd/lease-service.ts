@@ -125,9 +125,21 @@ export function leaseService(
 }
 
 /**
- * Serves a bidirectional stream as etcd serves LeaseKeepAlive: one request
- * at a time, each answered before the next is read; the stream ends when
- * the client ends its side, and the first error ends it with that error.
+ * Most keep-alives of one LeaseKeepAlive stream answered at once; past it
+ * the stream is read no further until they are.
+ */
+export const ETCD_KEEPALIVES_IN_FLIGHT_MAX = 1000;
+
+/**
+ * Serves a bidirectional stream as etcd serves LeaseKeepAlive, answers in
+ * the order of the requests; the stream ends when the client ends its
+ * side, and the first error ends it with that error. Unlike etcd, which
+ * answers one request before it reads the next (its renewal is a memory
+ * update on the leader), requests are answered concurrently, up to
+ * {@link ETCD_KEEPALIVES_IN_FLIGHT_MAX}: a renewal here commits a log
+ * entry, and one at a time a stream renewed 1,300 leases a second (256
+ * clients' keep-alives on one stream, p50 174 ms), where the leader's
+ * keep-alives of one turn share one entry.
  */
 async function keepAliveStream<Request>(
   stream: ServerDuplexStream<Request, unknown>,
@@ -136,13 +148,32 @@ async function keepAliveStream<Request>(
   answer: (request: Request, context: CallContext) => Promise<unknown>,
 ): Promise<void> {
   const context = callContextOf(stream, method);
+  let failure: { readonly error: unknown } | undefined;
+  let inFlight = 0;
+  // Each answer is written once its own and every earlier one are.
+  let written: Promise<void> = Promise.resolve();
   try {
     for await (const request of stream as AsyncIterable<Request>) {
-      const response = await answer(request, context);
-      if (stream.cancelled || stream.destroyed) return;
-      stream.write(response);
+      if (failure !== undefined) break;
+      const answered = answer(request, context);
+      // Handled below, in turn; until then a rejection must not count as unhandled.
+      answered.catch(() => undefined);
+      inFlight++;
+      written = written.then(async () => {
+        try {
+          const response = await answered;
+          if (failure === undefined && !stream.cancelled && !stream.destroyed) stream.write(response);
+        } catch (error) {
+          failure ??= { error };
+        } finally {
+          inFlight--;
+        }
+      });
+      if (inFlight >= ETCD_KEEPALIVES_IN_FLIGHT_MAX) await written;
     }
-    stream.end();
+    await written;
+    if (failure !== undefined) throw failure.error;
+    if (!stream.cancelled && !stream.destroyed) stream.end();
   } catch (error) {
     // A cancelled stream (the client went away) has no one to tell.
     if (!stream.cancelled && !stream.destroyed) stream.emit('error', failedCall(method, logger, error));

@@ -205,6 +205,34 @@ describe('startEtcdServer with the etcd3 client', { timeout: 120_000 }, () => {
     assert.ok(keepAlive instanceof EtcdLeaseInvalidError, String(keepAlive));
   });
 
+  it('Lease: keep-alives written on one stream without waiting are answered in order, sharing log entries', async () => {
+    const etcd = client(leader);
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push((await etcd.leaseClient.leaseGrant({ TTL: 30 + i, ID: 0 })).ID);
+    const missing = '4343';
+    const requests = [...ids.slice(0, 10), missing, ...ids.slice(10)];
+    const stream = await etcd.leaseClient.leaseKeepAlive();
+    const answers: { ID: string; TTL: string }[] = [];
+    const all = new Promise<void>((resolve, reject) => {
+      stream.on('data', (response: { ID: string; TTL: string }) => {
+        answers.push(response);
+        if (answers.length === requests.length) resolve();
+      });
+      stream.on('error', reject);
+    });
+    const before = (await cluster.status(leader))?.commit ?? 0;
+    for (const id of requests) stream.write({ ID: id });
+    await all;
+    const entries = ((await cluster.status(leader))?.commit ?? 0) - before;
+    stream.end();
+    assert.deepEqual(
+      answers.map((answer) => [answer.ID, answer.TTL]),
+      requests.map((id) => [id, id === missing ? '0' : String(30 + ids.indexOf(id))]),
+    );
+    // One at a time, 20 renewals would be 20 entries; a checkpoint the lessor proposed may commit meanwhile.
+    assert.ok(entries <= 5, `${entries} entries for ${ids.length} renewals`);
+  });
+
   it('Lease: an id past Number.MAX_SAFE_INTEGER is INVALID_ARGUMENT, not rounded', async () => {
     const etcd = client(leader);
     const refused = await rejection(etcd.leaseClient.leaseGrant({ TTL: 10, ID: '9223372036854775807' }));
