@@ -22,7 +22,8 @@ export async function writeFully(handle: FileHandle, bytes: Uint8Array, position
 /**
  * {@link writeFully} on the calling thread: for the WAL's small appends a
  * write into the page cache costs less than the thread-pool round trip an
- * asynchronous write takes (see `WAL_INLINE_SYNC_BYTES_MAX_DEFAULT` for its fdatasync).
+ * asynchronous write takes (its fdatasync runs in the pool unless
+ * `inlineSyncBytesMax` says otherwise).
  * Returns the number of calls.
  */
 export function writeFullySync(handle: FileHandle, bytes: Uint8Array, position: number): number {

@@ -17,21 +17,21 @@ export const WAL_BUFFER_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 export const WAL_RECORD_BYTES_MAX_MIN = 1024;
 
 /**
- * Default largest write whose fdatasync runs on the calling thread rather than
- * on libuv's pool. A small write means light load, where the pool's round
- * trip (a thread woken, its completion handed back to the loop) costs more
- * than the loop could do meanwhile: A/B in one cluster, alternating rounds,
- * 10-15% less server CPU per put and 7-12% more puts from 1 and 16 clients
- * (p99 2.0-2.4 ms against 2.7-3.2 from one); 256 clients, whose leader
- * batches are larger (a follower's share of them often is not), 1-14%
- * more in each of five pairs; 1 client through etcd3, spread over the
- * members, lower server CPU per put in every pair. The loop waits out the sync (0.13 ms p50 on the benchmark
- * disk alone, 0.3-0.45 ms when the three members sync at once), as etcd's
- * Raft loop waits out its WAL's; unlike etcd, whose other goroutines go
- * on serving reads, a disk that stalls on such a write holds the whole
- * member until it returns.
+ * Default largest write whose fdatasync runs on the calling thread rather
+ * than on libuv's pool: none. Syncing small writes on the loop saves the
+ * pool's round trip (a thread woken, its completion handed back): with
+ * 4 KiB, A/B in one cluster, 10-15% less server CPU per put and 7-12% more
+ * puts from 1 and 16 native clients, 1-14% more from 256. But while the
+ * loop waits out the sync (0.3-0.45 ms when three members sync at once on
+ * one disk) it takes in nothing, and requests that reach the Raft loop
+ * through several asynchronous hops then arrive in small batches, each
+ * paying a sync: keep-alives from 256 etcd3 clients, tiny entries, ran at
+ * 7,200-8,100/s against 18,300-22,400 with every sync in the pool, at
+ * twice the server CPU per renewal. A disk that stalls on such a write
+ * would also hold the whole member, reads included. So it is off until
+ * the WAL can tell an idle loop from a busy one.
  */
-export const WAL_INLINE_SYNC_BYTES_MAX_DEFAULT = 4096;
+export const WAL_INLINE_SYNC_BYTES_MAX_DEFAULT = 0;
 
 /** Options of {@link Wal.open}. */
 export interface WalOptions {
@@ -49,7 +49,7 @@ export interface WalOptions {
   bufferBytesMax?: number;
   /**
    * Largest write whose fdatasync runs on the calling thread (0: none);
-   * larger ones run in libuv's thread pool. Default {@link WAL_INLINE_SYNC_BYTES_MAX_DEFAULT}.
+   * larger ones run in libuv's thread pool. Default {@link WAL_INLINE_SYNC_BYTES_MAX_DEFAULT} (none).
    */
   inlineSyncBytesMax?: number;
   /** Where torn tails and segment changes are reported. */
