@@ -138,8 +138,8 @@ export const ETCD_KEEPALIVES_IN_FLIGHT_MAX = 1000;
  * update on the leader), requests are answered concurrently, up to
  * {@link ETCD_KEEPALIVES_IN_FLIGHT_MAX}: a renewal here commits a log
  * entry, and one at a time a stream renewed 1,300 leases a second (256
- * clients' keep-alives on one stream, p50 174 ms) where now 21,000-22,000
- * (p50 10-11 ms): the leader's keep-alives of one turn share one entry.
+ * clients' keep-alives on one stream, p50 174 ms) where now 21,000-27,000
+ * (p50 9-11 ms): the leader's keep-alives of one turn share one entry.
  */
 async function keepAliveStream<Request>(
   stream: ServerDuplexStream<Request, unknown>,
