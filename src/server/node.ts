@@ -922,6 +922,7 @@ export class TesseraNode {
    * the clients renew at the new leader, which gates them itself).
    */
   #proposeKeepAlives(): void {
+    if (this.#keepAlives.length === 0) return;
     for (const batch of this.#keepAlives.splice(0)) void this.#proposeKeepAliveBatch(batch);
   }
 

@@ -22,8 +22,7 @@ export async function writeFully(handle: FileHandle, bytes: Uint8Array, position
 /**
  * {@link writeFully} on the calling thread: for the WAL's small appends a
  * write into the page cache costs less than the thread-pool round trip an
- * asynchronous write takes (its fdatasync runs in the pool unless
- * `inlineSyncBytesMax` says otherwise).
+ * asynchronous write takes (its fdatasync still runs off the loop).
  * Returns the number of calls.
  */
 export function writeFullySync(handle: FileHandle, bytes: Uint8Array, position: number): number {

@@ -16,23 +16,6 @@ export const WAL_BUFFER_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 /** The smallest `recordBytesMax` accepted: room for a checkpoint and a small batch of entries. */
 export const WAL_RECORD_BYTES_MAX_MIN = 1024;
 
-/**
- * Default largest write whose fdatasync runs on the calling thread rather
- * than on libuv's pool: none. Syncing small writes on the loop saves the
- * pool's round trip (a thread woken, its completion handed back): with
- * 4 KiB, A/B in one cluster, 10-15% less server CPU per put and 7-12% more
- * puts from 1 and 16 native clients, 1-14% more from 256. But while the
- * loop waits out the sync (0.3-0.45 ms when three members sync at once on
- * one disk) it takes in nothing, and requests that reach the Raft loop
- * through several asynchronous hops then arrive in small batches, each
- * paying a sync: keep-alives from 256 etcd3 clients, tiny entries, ran at
- * 7,200-8,100/s against 18,300-22,400 with every sync in the pool, at
- * twice the server CPU per renewal. A disk that stalls on such a write
- * would also hold the whole member, reads included. So it is off until
- * the WAL can tell an idle loop from a busy one.
- */
-export const WAL_INLINE_SYNC_BYTES_MAX_DEFAULT = 0;
-
 /** Options of {@link Wal.open}. */
 export interface WalOptions {
   /** Bytes per segment; at least `2 × (recordBytesMax + 8)`. Default {@link WAL_SEGMENT_BYTES_DEFAULT}. */
@@ -47,11 +30,6 @@ export interface WalOptions {
    * Default {@link WAL_BUFFER_BYTES_MAX_DEFAULT}.
    */
   bufferBytesMax?: number;
-  /**
-   * Largest write whose fdatasync runs on the calling thread (0: none);
-   * larger ones run in libuv's thread pool. Default {@link WAL_INLINE_SYNC_BYTES_MAX_DEFAULT} (none).
-   */
-  inlineSyncBytesMax?: number;
   /** Where torn tails and segment changes are reported. */
   logger?: Logger;
 }
@@ -68,8 +46,6 @@ export interface WalStats {
   writes: number;
   /** `fdatasync` calls for records (one per batch and segment). */
   fdatasyncs: number;
-  /** Those of them made on the calling thread (see {@link WalOptions.inlineSyncBytesMax}). */
-  inlineFdatasyncs: number;
   /** Record bytes written. */
   bytesWritten: number;
   segmentsCreated: number;
@@ -81,7 +57,6 @@ export interface WalSettings {
   readonly segmentBytes: number;
   readonly recordBytesMax: number;
   readonly bufferBytesMax: number;
-  readonly inlineSyncBytesMax: number;
   readonly logger: Logger;
 }
 
@@ -114,11 +89,6 @@ export function walSettings(options: WalOptions): WalSettings {
       options.bufferBytesMax ?? WAL_BUFFER_BYTES_MAX_DEFAULT,
       recordMax,
     ),
-    inlineSyncBytesMax: atLeast(
-      'inlineSyncBytesMax',
-      options.inlineSyncBytesMax ?? WAL_INLINE_SYNC_BYTES_MAX_DEFAULT,
-      0,
-    ),
     logger: options.logger ?? getDefaultLogger(),
   };
 }
@@ -131,7 +101,6 @@ export function walStatsZero(): WalStats {
     flushes: 0,
     writes: 0,
     fdatasyncs: 0,
-    inlineFdatasyncs: 0,
     bytesWritten: 0,
     segmentsCreated: 0,
     segmentsDeleted: 0,

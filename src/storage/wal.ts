@@ -14,7 +14,6 @@
  *
  * @module
  */
-import { fdatasyncSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -111,7 +110,6 @@ export class Wal {
   readonly #dir: string;
   readonly #segmentBytes: number;
   readonly #bufferBytesMax: number;
-  readonly #inlineSyncBytesMax: number;
   readonly #logger: Logger;
   // Invariant: non-empty once open; the last one is where appends go, its file made or not yet.
   #segments: Segment[] = [];
@@ -137,7 +135,6 @@ export class Wal {
     this.recordBytesMax = settings.recordBytesMax;
     this.#segmentBytes = settings.segmentBytes;
     this.#bufferBytesMax = settings.bufferBytesMax;
-    this.#inlineSyncBytesMax = settings.inlineSyncBytesMax;
     this.#logger = settings.logger;
     this.#dir = dir;
     this.#position = position;
@@ -350,12 +347,7 @@ export class Wal {
       const bytes =
         piece.chunks.length === 1 ? (piece.chunks[0] as Buffer) : Buffer.concat(piece.chunks, piece.bytes);
       this.stats.writes += writeFullySync(handle, bytes, piece.offset);
-      if (piece.bytes <= this.#inlineSyncBytesMax) {
-        fdatasyncSync(handle.fd);
-        this.stats.inlineFdatasyncs++;
-      } else {
-        await handle.datasync();
-      }
+      await handle.datasync();
       this.stats.fdatasyncs++;
       this.stats.bytesWritten += piece.bytes;
       piece.segment.durable = true;
