@@ -240,6 +240,26 @@ describe('PeerTransport', () => {
     await assert.rejects(forwarded, ConnectionLostError);
   });
 
+  it('a proposal forwarded over an accepted link fails as soon as that link closes: the leader may be gone, the outcome is unknown', async () => {
+    const [a, b] = await linkedPair();
+    a.transport.send([append(2, 5)]);
+    await until(() => b.received.length === 1);
+    let arrived = false;
+    a.answer = () => {
+      arrived = true;
+      return new Promise(() => {});
+    };
+    const forwarded = b.transport.propose(1, new Uint8Array([9]));
+    await until(() => arrived);
+    // Member 1 goes away with the proposal (its connections close). Member 2 learns it from the
+    // link, not from PEER_PROPOSE_TIMEOUT_MS later (that would reject with DeadlineExceededError).
+    a.transport.close();
+    await assert.rejects(
+      forwarded,
+      (error) => error instanceof ConnectionLostError && /closed after/.test(error.message),
+    );
+  });
+
   it('when both dial at once, the connection the lower id dialed is kept', async () => {
     const [a, b] = await linkedPair();
     a.transport.send([append(2, 1)]);

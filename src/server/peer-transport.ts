@@ -129,6 +129,8 @@ interface PendingProposal {
   readonly resolve: (answer: ProposeAnswer) => void;
   readonly reject: (error: Error) => void;
   readonly timer: NodeJS.Timeout;
+  /** The accepted link it went out on, once sent. */
+  sentOn: Accepted | undefined;
 }
 
 export interface PeerTransportOptions {
@@ -263,7 +265,7 @@ export class PeerTransport {
           ),
         );
       }, PEER_PROPOSE_TIMEOUT_MS);
-      this.#pendingProposals.set(requestId, { peer: id, resolve, reject, timer });
+      this.#pendingProposals.set(requestId, { peer: id, resolve, reject, timer, sentOn: undefined });
       peer.proposes.push({ requestId, data });
       peer.accepted?.wake?.();
     });
@@ -309,7 +311,12 @@ export class PeerTransport {
         if (this.#route(peer) === 'accepted') {
           // An item holds proposals or messages, each within the batch byte limit (one at least).
           if (peer.proposes.length > 0) {
-            yield { messages: [], proposes: takeForwardBatch(peer.proposes, this.#batchBytesMax) };
+            const proposes = takeForwardBatch(peer.proposes, this.#batchBytesMax);
+            for (const { requestId } of proposes) {
+              const pending = this.#pendingProposals.get(requestId);
+              if (pending !== undefined) pending.sentOn = accepted;
+            }
+            yield { messages: [], proposes };
             continue;
           }
           if (peer.queue.length > 0) {
@@ -323,6 +330,7 @@ export class PeerTransport {
     } finally {
       cleanup();
       accepted.ended = true;
+      this.#failSentOn(accepted, peer.id);
       if (peer.accepted === accepted) {
         peer.accepted = undefined;
         this.#failProposes(peer, 'the link closed before the proposal was sent');
@@ -528,6 +536,28 @@ export class PeerTransport {
       pending.reject(new UnavailableError(`Cannot forward the proposal to ${peer.id}: ${why}; retry`));
     }
     peer.proposes = [];
+  }
+
+  /**
+   * Fails the proposals sent over an accepted link that ended: their
+   * answers would have come back over its connection, now gone. The
+   * leader may still carry them out, so the outcome is unknown; failing
+   * now rather than at {@link PEER_PROPOSE_TIMEOUT_MS} lets the caller
+   * go to another member at once when the leader died (its process gone,
+   * its connections closed by the kernel), as a forward by call fails
+   * when its connection drops.
+   */
+  #failSentOn(accepted: Accepted, id: NodeId): void {
+    for (const [requestId, pending] of this.#pendingProposals) {
+      if (pending.sentOn !== accepted) continue;
+      this.#pendingProposals.delete(requestId);
+      clearTimeout(pending.timer);
+      pending.reject(
+        new ConnectionLostError(
+          `The link to ${id} closed after the proposal ${requestId} was forwarded over it and before its answer; it may or may not have been applied`,
+        ),
+      );
+    }
   }
 
   #removePeer(peer: Peer): void {
