@@ -225,32 +225,14 @@ describe('PeerTransport', () => {
   });
 
   it('a forwarded proposal already sent when the member closes has an unknown outcome, not a safe retry', async () => {
-    const [a, b] = await linkedPair();
-    a.transport.send([append(2, 5)]);
-    await until(() => b.received.length === 1);
-    let arrived = false;
     // The leader (member 1) holds the proposal: it may still apply it after member 2 is gone.
-    a.answer = () => {
-      arrived = true;
-      return new Promise(() => {});
-    };
-    const forwarded = b.transport.propose(1, new Uint8Array([9]));
-    await until(() => arrived);
+    const { b, forwarded } = await proposalHeldByLeader();
     b.transport.close();
     await assert.rejects(forwarded, ConnectionLostError);
   });
 
   it('a proposal forwarded over an accepted link fails as soon as that link closes: the leader may be gone, the outcome is unknown', async () => {
-    const [a, b] = await linkedPair();
-    a.transport.send([append(2, 5)]);
-    await until(() => b.received.length === 1);
-    let arrived = false;
-    a.answer = () => {
-      arrived = true;
-      return new Promise(() => {});
-    };
-    const forwarded = b.transport.propose(1, new Uint8Array([9]));
-    await until(() => arrived);
+    const { a, forwarded } = await proposalHeldByLeader();
     // Member 1 goes away with the proposal (its connections close). Member 2 learns it from the
     // link, not from PEER_PROPOSE_TIMEOUT_MS later (that would reject with DeadlineExceededError).
     a.transport.close();
@@ -273,6 +255,25 @@ describe('PeerTransport', () => {
     assert.equal(b.transport.dialedCount, 0, 'member 2 did not dial again');
   });
 });
+
+/** Member 2 forwarded a proposal over the link member 1 (the leader) dialed; member 1 holds it unanswered. */
+async function proposalHeldByLeader(): Promise<{
+  a: LinkedMember;
+  b: LinkedMember;
+  forwarded: Promise<ProposeAnswer>;
+}> {
+  const [a, b] = await linkedPair();
+  a.transport.send([append(2, 5)]);
+  await until(() => b.received.length === 1);
+  let arrived = false;
+  a.answer = () => {
+    arrived = true;
+    return new Promise(() => {});
+  };
+  const forwarded = b.transport.propose(1, new Uint8Array([9]));
+  await until(() => arrived);
+  return { a, b, forwarded };
+}
 
 interface LinkedMember {
   readonly transport: PeerTransport;
