@@ -11,13 +11,14 @@
  *
  * @module
  */
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from '../../base/logger.ts';
 import { COMMAND_BYTES_MAX } from '../../kv/kv-command.ts';
 import type { CoordHandlers } from '../../server/coord-api.ts';
 import type { TesseraNode } from '../../server/node.ts';
 import type { ClientHandlers } from '../../server/serve.ts';
 import { authService } from './auth-service.ts';
+import { withBufferedStreamWrites } from './calls.ts';
 import { clusterService } from './cluster-service.ts';
 import { electionService } from './election-service.ts';
 import { responseHeaders } from './header.ts';
@@ -25,7 +26,7 @@ import { kvService } from './kv-service.ts';
 import { leaseService } from './lease-service.ts';
 import { lockService } from './lock-service.ts';
 import { maintenanceService } from './maintenance-service.ts';
-import { etcdService } from './proto.ts';
+import { type EtcdServiceName, etcdService } from './proto.ts';
 import { watchService } from './watch-service.ts';
 
 /**
@@ -75,24 +76,25 @@ export async function startEtcdServer(
   options: EtcdServerOptions,
 ): Promise<EtcdServer> {
   const server = new Server({ 'grpc.max_receive_message_length': ETCD_REQUEST_MESSAGE_BYTES_MAX });
+  const serve = (name: EtcdServiceName, implementation: UntypedServiceImplementation): void => {
+    const definition = etcdService(name);
+    server.addService(definition, withBufferedStreamWrites(definition, implementation));
+  };
   const header = responseHeaders(node);
-  server.addService(etcdService('etcdserverpb.KV'), kvService(handlers, header, options.logger));
-  server.addService(etcdService('etcdserverpb.Lease'), leaseService(handlers, header, options.logger));
-  server.addService(etcdService('etcdserverpb.Watch'), watchService(handlers, header, options.logger));
   const { logger } = options;
+  serve('etcdserverpb.KV', kvService(handlers, header, logger));
+  serve('etcdserverpb.Lease', leaseService(handlers, header, logger));
+  serve('etcdserverpb.Watch', watchService(handlers, header, logger));
   let address = options.address;
-  server.addService(
-    etcdService('etcdserverpb.Cluster'),
+  serve(
+    'etcdserverpb.Cluster',
     clusterService(node, handlers, { header, logger, etcdAddress: () => address }),
   );
-  server.addService(
-    etcdService('etcdserverpb.Maintenance'),
-    maintenanceService(node, handlers, { header, logger }),
-  );
-  server.addService(etcdService('etcdserverpb.Auth'), authService(header, logger));
+  serve('etcdserverpb.Maintenance', maintenanceService(node, handlers, { header, logger }));
+  serve('etcdserverpb.Auth', authService(header, logger));
   if (options.coord !== undefined) {
-    server.addService(etcdService('v3lockpb.Lock'), lockService(options.coord, header, logger));
-    server.addService(etcdService('v3electionpb.Election'), electionService(options.coord, header, logger));
+    serve('v3lockpb.Lock', lockService(options.coord, header, logger));
+    serve('v3electionpb.Election', electionService(options.coord, header, logger));
   }
   const host = options.address.slice(0, options.address.lastIndexOf(':'));
   const port = await new Promise<number>((resolve, reject) => {
