@@ -40,6 +40,8 @@ export interface RunSeedsSummary {
   /** Leases granted, keep-alives acknowledged, and leases ended by a client's revoke or by expiry. */
   leaseGrants: number;
   leaseKeepAlives: number;
+  /** Entries proposed with the keep-alives of two or more calls. */
+  leaseKeepAliveBatches: number;
   leaseRevokes: number;
   leaseExpiries: number;
   wallSeconds: number;
@@ -67,6 +69,7 @@ export function runSeeds(options: RunSeedsOptions): RunSeedsSummary {
     snapshotChunks: 0,
     leaseGrants: 0,
     leaseKeepAlives: 0,
+    leaseKeepAliveBatches: 0,
     leaseRevokes: 0,
     leaseExpiries: 0,
     wallSeconds: 0,
@@ -93,6 +96,7 @@ export function runSeeds(options: RunSeedsOptions): RunSeedsSummary {
     summary.snapshotChunks += result.snapshotChunks;
     summary.leaseGrants += result.leases.granted;
     summary.leaseKeepAlives += result.leases.keptAlive;
+    summary.leaseKeepAliveBatches += result.leases.keptAliveBatches;
     summary.leaseRevokes += result.leases.revoked;
     summary.leaseExpiries += result.leases.expired;
     if (violations.length > 0) {

@@ -29,6 +29,20 @@ export interface LeaseCheckpointCommand {
   readonly checkpoints: readonly { readonly id: number; readonly remainingTtl: number }[];
 }
 
+/**
+ * Keep-alives of several calls in one entry, as a Tessera leader proposes
+ * the renewals its lessor took in one turn (`leaseKeepAlives`); each call
+ * is answered as if alone.
+ */
+export interface KeepAlivesCommand {
+  readonly op: 'keepAlives';
+  readonly calls: readonly {
+    readonly clientId: number;
+    readonly requestId: number;
+    readonly lease: number;
+  }[];
+}
+
 /** Client 0 is the members themselves: their lessors' expiry revokes and checkpoints. */
 export const LESSOR_CLIENT_ID = 0;
 
@@ -36,7 +50,7 @@ export const LESSOR_CLIENT_ID = 0;
 export interface KvRequest {
   clientId: number;
   requestId: number;
-  command: KvCommand | LeaseCheckpointCommand;
+  command: KvCommand | LeaseCheckpointCommand | KeepAlivesCommand;
 }
 
 /** The result of applying one entry: which call it answers, and how. */
@@ -44,6 +58,8 @@ export interface KvApplied {
   clientId: number;
   requestId: number;
   output: KvCommandOutput;
+  /** A {@link KeepAlivesCommand}'s answers, one per call, in order (its own identity answers nobody). */
+  batch?: readonly KvApplied[];
 }
 
 const encoder = new TextEncoder();

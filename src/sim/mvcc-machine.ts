@@ -16,6 +16,7 @@ import type { StateMachine } from '../raft/state-machine.ts';
 import type { LeaseInput, LeaseOutput } from './kv-lease-model.ts';
 import {
   decodeRequest,
+  type KeepAlivesCommand,
   type KvApplied,
   type KvCommand,
   type KvCommandOutput,
@@ -56,6 +57,8 @@ export interface MvccMachineOptions {
   readonly skipWatchEvent?: boolean;
   /** The `txn-partial-apply` test bug (see the simulator's `--bug`). */
   readonly splitTxn?: boolean;
+  /** The `keepalive-batch-unchecked` test bug (see the simulator's `--bug`). */
+  readonly keepAliveBatchUnchecked?: boolean;
   /** Told of every lease change applied, in log order: what a member's lessor mirrors. */
   readonly onLease?: (change: LeaseChange) => void;
 }
@@ -134,6 +137,8 @@ export class MvccMachine implements StateMachine<KvApplied | undefined> {
       return undefined;
     }
     const { clientId, requestId, command } = decodeRequest(data);
+    if (command.op === 'keepAlives')
+      return { clientId, requestId, output: {}, batch: this.#keepAlives(command) };
     const output = command.op === 'checkpoint' ? this.#checkpoint(command) : this.execute(command);
     return { clientId, requestId, output };
   }
@@ -241,6 +246,23 @@ export class MvccMachine implements StateMachine<KvApplied | undefined> {
         return { ok: true };
       }
     }
+  }
+
+  /** Keep-alives renewed together (the store's `leaseKeepAlives`): each answers as a single one would. */
+  #keepAlives(command: KeepAlivesCommand): KvApplied[] {
+    this.#leaseSet = undefined;
+    const { ttls } = this.#store.leaseKeepAlives({ ids: command.calls.map((call) => call.lease) });
+    return command.calls.map(({ clientId, requestId, lease }, i) => {
+      const ttl = ttls[i] ?? -1;
+      if (ttl < 0) {
+        // The `keepalive-batch-unchecked` test bug: a lease that no longer exists is answered as renewed.
+        if (this.#options.keepAliveBatchUnchecked === true)
+          return { clientId, requestId, output: { ok: true, ttl: 1 } };
+        return { clientId, requestId, output: { ok: false } };
+      }
+      this.#options.onLease?.({ type: 'checkpointed', id: lease, remainingTtl: ttl });
+      return { clientId, requestId, output: { ok: true, ttl } };
+    });
   }
 
   /** A lessor's checkpoint: leases that no longer exist are skipped, by the store and the lessors alike. */

@@ -26,6 +26,8 @@ export const SIM_BUGS = [
   'range-stale-read',
   /** A transaction's first write commits at one revision and its other writes at the next. */
   'txn-partial-apply',
+  /** Keep-alives proposed together answer every call as renewed, one of a lease that no longer exists too. */
+  'keepalive-batch-unchecked',
 ] as const;
 export type SimBug = (typeof SIM_BUGS)[number];
 

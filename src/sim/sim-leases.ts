@@ -66,6 +66,8 @@ export interface SimLeaseStats {
   granted: number;
   /** Keep-alives acknowledged with the lease alive. */
   keptAlive: number;
+  /** Entries that carried the keep-alives of two or more calls (proposed; not all commit). */
+  keptAliveBatches: number;
   /** Revokes by clients that ended a lease. */
   revoked: number;
   /** Expiry revokes that ended a lease. */
@@ -84,7 +86,7 @@ interface ExpiryProposal {
 /** The lease driver and checker of one run. */
 export class SimLeases {
   readonly #host: SimLeasesHost;
-  readonly stats: SimLeaseStats = { granted: 0, keptAlive: 0, revoked: 0, expired: 0 };
+  readonly stats: SimLeaseStats = { granted: 0, keptAlive: 0, keptAliveBatches: 0, revoked: 0, expired: 0 };
   /** Expiry revokes proposed, by request id, until applied. */
   readonly #expiries = new Map<number, ExpiryProposal>();
   /** Per lease, the latest tick an acknowledged grant or keep-alive promised it alive until. */

@@ -117,6 +117,7 @@ export class SimMember {
       ...(onWrite === undefined ? {} : { onWrite: (revision, events) => onWrite(this, revision, events) }),
       skipWatchEvent: bugs.includes('watch-skip-event'),
       splitTxn: bugs.includes('txn-partial-apply'),
+      keepAliveBatchUnchecked: bugs.includes('keepalive-batch-unchecked'),
       onLease: (change) => this.leases.mirror(change, this.nowMs),
     };
     this.#lessorOptions = settings.lessor;

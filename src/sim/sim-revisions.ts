@@ -72,8 +72,10 @@ export class SimRevisions {
       if (wrote.length === 0) return undefined;
       return `revisions: member ${member} made revisions ${wrote.join(', ')} applying an entry of no request`;
     }
-    const request = requestKeyOf(applied.clientId, applied.requestId);
-    if (!this.#applications.has(request)) this.#applications.set(request, { revision, wrote });
+    for (const one of [applied, ...(applied.batch ?? [])]) {
+      const request = requestKeyOf(one.clientId, one.requestId);
+      if (!this.#applications.has(request)) this.#applications.set(request, { revision, wrote });
+    }
     return undefined;
   }
 

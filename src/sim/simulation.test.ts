@@ -45,6 +45,11 @@ describe('simulation', () => {
     for (const [name, count] of Object.entries(leases)) {
       assert.ok(count >= SEEDS_PER_TEST_RUN, `only ${count} ${name}: ${JSON.stringify(leases)}`);
     }
+    // Keep-alives that reached one lessor in one tick went in one entry (leaseKeepAlives), all checked.
+    assert.ok(
+      summary.leaseKeepAliveBatches >= SEEDS_PER_TEST_RUN / 4,
+      `only ${summary.leaseKeepAliveBatches} batches`,
+    );
   });
 
   it('the linearizability check fails a real history with one read corrupted', () => {

@@ -17,7 +17,13 @@ import {
   type NodeId,
   type ReadState,
 } from '../raft/types.ts';
-import { encodeRequest, type KvApplied, type KvCommand, type KvCommandOutput } from './kv-machine.ts';
+import {
+  encodeRequest,
+  type KvApplied,
+  type KvCommand,
+  type KvCommandOutput,
+  LESSOR_CLIENT_ID,
+} from './kv-machine.ts';
 import type { RevisionCheckStats } from './revision-checker.ts';
 import { type SimConfig, type SimOptions, simConfig } from './sim-config.ts';
 import { type SimLeaseStats, SimLeases } from './sim-leases.ts';
@@ -134,6 +140,8 @@ class Simulation {
   readonly #leases: SimLeases;
   readonly #revisions = new SimRevisions();
   #revisionChecks: RevisionCheckStats = { ranges: 0, txnsSucceeded: 0, txnsFailed: 0, ordered: 0 };
+  /** Keep-alives renewed at each member during this tick's client turn, proposed together at its end. */
+  readonly #keepAlives = new Map<NodeId, { client: SimClient; call: PendingCall; lease: number }[]>();
 
   constructor(config: SimConfig) {
     this.#config = config;
@@ -473,6 +481,48 @@ class Simulation {
       }
       if (call.proposed === undefined) this.#propose(client, call);
     }
+    this.#proposeKeepAlives();
+  }
+
+  /**
+   * Proposes the keep-alives each member's lessor renewed this tick: two or
+   * more in one entry (as a Tessera leader proposes those it took in one
+   * turn), one alone as a single keep-alive (as a leader proposes one a
+   * follower forwarded).
+   */
+  #proposeKeepAlives(): void {
+    for (const [memberId, renewed] of this.#keepAlives) {
+      const node = this.#members.get(memberId)?.node;
+      const [first] = renewed;
+      if (node === undefined || first === undefined) continue;
+      const data =
+        renewed.length === 1
+          ? encodeRequest({
+              clientId: first.client.id,
+              requestId: first.call.requestId,
+              command: first.call.operation.input,
+            })
+          : encodeRequest({
+              clientId: LESSOR_CLIENT_ID,
+              requestId: ++this.#requestId,
+              command: {
+                op: 'keepAlives',
+                calls: renewed.map(({ client, call, lease }) => ({
+                  clientId: client.id,
+                  requestId: call.requestId,
+                  lease,
+                })),
+              },
+            });
+      try {
+        const index = node.propose(data);
+        for (const { call } of renewed) call.proposed = { member: memberId, index, issuedAt: this.#now };
+        if (renewed.length > 1) this.#leases.stats.keptAliveBatches++;
+      } catch (error) {
+        for (const { client } of renewed) this.#refused(client, error);
+      }
+    }
+    this.#keepAlives.clear();
   }
 
   /** The client stops waiting for `call`: its outcome stays unknown. */
@@ -520,17 +570,26 @@ class Simulation {
         const renewal = SimLeases.renewBeforeKeepAlive(member, input.lease);
         if (renewal === 'not leader') client.leaderGuess = node.raft.lead || this.#randomMemberId();
         if (renewal !== 'renewed') return;
+        const renewed = this.#keepAlives.get(member.id) ?? [];
+        renewed.push({ client, call, lease: input.lease });
+        this.#keepAlives.set(member.id, renewed);
+        return;
       }
       const index = node.propose(
         encodeRequest({ clientId: client.id, requestId: call.requestId, command: call.operation.input }),
       );
       call.proposed = { member: member.id, index, issuedAt: this.#now };
     } catch (error) {
-      if (error instanceof NotLeaderError) {
-        client.leaderGuess = error.leaderHint !== 0 ? error.leaderHint : this.#randomMemberId();
-      } else if (!(error instanceof LimitExceededError || error instanceof UnavailableError)) {
-        throw error;
-      }
+      this.#refused(client, error);
+    }
+  }
+
+  /** A member refused `client`'s proposal: it asks the leader hinted at next; an error not of refusal is a bug. */
+  #refused(client: SimClient, error: unknown): void {
+    if (error instanceof NotLeaderError) {
+      client.leaderGuess = error.leaderHint !== 0 ? error.leaderHint : this.#randomMemberId();
+    } else if (!(error instanceof LimitExceededError || error instanceof UnavailableError)) {
+      throw error;
     }
   }
 
@@ -558,8 +617,11 @@ class Simulation {
       ) {
         continue;
       }
-      if (applied !== undefined && applied.clientId === client.id && applied.requestId === call.requestId) {
-        this.#answer(client, call, applied.output);
+      const answer = (applied?.batch ?? (applied === undefined ? [] : [applied])).find(
+        (one) => one.clientId === client.id && one.requestId === call.requestId,
+      );
+      if (answer !== undefined) {
+        this.#answer(client, call, answer.output);
       } else {
         // Another entry won this index: ours was never committed; propose again.
         call.proposed = undefined;
