@@ -14,12 +14,19 @@ import {
 import { CancelledError } from '../../base/errors.ts';
 import { callContextOf, withBufferedStreamWrites } from './calls.ts';
 
-/** The parts of a grpc-js unary call `callContextOf` reads. */
-function fakeCall(deadline: number = Number.POSITIVE_INFINITY): ServerUnaryCall<unknown, unknown> {
+/** The parts of a grpc-js unary call `callContextOf` reads; `cancel()` does what grpc-js does when the client cancels. */
+function fakeCall(
+  deadline: number = Number.POSITIVE_INFINITY,
+): ServerUnaryCall<unknown, unknown> & { cancel(): void } {
   const call = new EventEmitter() as EventEmitter & Record<string, unknown>;
+  call['cancelled'] = false;
   call['getDeadline'] = () => deadline;
   call['getPeer'] = () => '127.0.0.1:4000';
-  return call as unknown as ServerUnaryCall<unknown, unknown>;
+  call['cancel'] = () => {
+    call['cancelled'] = true;
+    call.emit('cancelled', 'cancelled');
+  };
+  return call as unknown as ServerUnaryCall<unknown, unknown> & { cancel(): void };
 }
 
 describe('callContextOf', () => {
@@ -28,13 +35,13 @@ describe('callContextOf', () => {
     const readFirst = callContextOf(early, '/etcdserverpb.KV/Range');
     const signal = readFirst.signal;
     assert.equal(signal.aborted, false);
-    early.emit('cancelled');
+    early.cancel();
     assert.equal(signal.aborted, true);
     assert.ok(signal.reason instanceof CancelledError);
 
     const late = fakeCall();
     const readAfter = callContextOf(late, '/etcdserverpb.KV/Range');
-    late.emit('cancelled');
+    late.cancel();
     assert.equal(readAfter.signal.aborted, true, 'a signal first read after the cancel starts aborted');
     assert.ok(readAfter.signal.reason instanceof CancelledError);
     assert.equal(readAfter.signal, readAfter.signal, 'one signal per call');
@@ -43,7 +50,7 @@ describe('callContextOf', () => {
   it('does not abort for the close that follows an answer', () => {
     const call = fakeCall();
     const context = callContextOf(call, '/etcdserverpb.KV/Put', () => true);
-    call.emit('cancelled');
+    call.cancel();
     assert.equal(context.signal.aborted, false);
   });
 
