@@ -150,8 +150,8 @@ export function withBufferedStreamWrites(
       writeBufferedTogether(call);
       serve(call);
     };
+    // grpc-js looks a handler up by `name` before `originalName`.
     wrapped[name] = withWrites as typeof handler;
-    if (method.originalName !== undefined) wrapped[method.originalName] = withWrites as typeof handler;
   }
   return wrapped;
 }
