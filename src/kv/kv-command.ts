@@ -196,18 +196,14 @@ function request<T>(value: unknown, path: string, fieldReaders: Readers): T {
   return pick<T>(fields, path, fieldReaders);
 }
 
-function compare(value: unknown, path: string): Compare {
-  const operands = Object.keys(COMPARE_OPERANDS);
-  const all = object(value, path, ['target', 'result', 'key', 'rangeEnd', ...operands]);
-  const operand = oneOf(...operands)(all['target'], `${path}.target`) as keyof typeof COMPARE_OPERANDS;
-  // Only the operand its target names: etcd's `target_union` is a oneof.
-  const fields = object(value, path, ['target', 'result', 'key', 'rangeEnd', operand]);
-  required(fields, path, 'key');
-  required(fields, path, 'result');
-  required(fields, path, operand);
-  return pick<Compare>(
-    fields,
-    path,
+type CompareOperand = keyof typeof COMPARE_OPERANDS;
+const COMPARE_OPERAND_NAMES = Object.keys(COMPARE_OPERANDS) as CompareOperand[];
+const COMPARE_FIELD_NAMES = ['target', 'result', 'key', 'rangeEnd', ...COMPARE_OPERAND_NAMES];
+const compareTarget = oneOf(...COMPARE_OPERAND_NAMES);
+/** Per target, a compare's readers: only the operand its target names (etcd's `target_union` is a oneof). */
+const COMPARE_READERS = Object.fromEntries(
+  COMPARE_OPERAND_NAMES.map((operand) => [
+    operand,
     readers({
       target: oneOf(operand),
       result: oneOf('equal', 'notEqual', 'less', 'greater'),
@@ -215,7 +211,18 @@ function compare(value: unknown, path: string): Compare {
       rangeEnd: bytes,
       [operand]: COMPARE_OPERANDS[operand],
     }),
-  );
+  ]),
+) as Record<CompareOperand, Readers>;
+
+function compare(value: unknown, path: string): Compare {
+  const all = object(value, path, COMPARE_FIELD_NAMES);
+  const operand = compareTarget(all['target'], `${path}.target`) as CompareOperand;
+  const compareReaders = COMPARE_READERS[operand];
+  const fields = object(value, path, compareReaders.names);
+  required(fields, path, 'key');
+  required(fields, path, 'result');
+  required(fields, path, operand);
+  return pick<Compare>(fields, path, compareReaders);
 }
 
 function txn(value: unknown, path: string, depth: number): TxnRequest {
