@@ -46,7 +46,10 @@ export function checkPutAgainstState(state: StoreState, request: PutRequest): vo
 /** Runs a checked put. */
 export function executePut(state: StoreState, writer: RevisionWriter, request: PutRequest): PutResponse {
   const keyId = keyIdOf(request.key);
-  const current = state.index.get(keyId)?.record;
+  // The key's latest version is read here only when the put keeps some of it: the writer reads it
+  // anyway, and on disk every read is a lookup and a record made (one of two per put before).
+  const keeps = request.ignoreValue === true || request.ignoreLease === true;
+  const current = keeps ? state.index.get(keyId)?.record : undefined;
   const existing = current === undefined || current.tombstone ? undefined : current;
   const value =
     request.ignoreValue === true
