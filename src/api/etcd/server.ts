@@ -28,6 +28,7 @@ import { lockService } from './lock-service.ts';
 import { maintenanceService } from './maintenance-service.ts';
 import { type EtcdServiceName, etcdService } from './proto.ts';
 import { watchService } from './watch-service.ts';
+import { encodingWatchEventsOnce } from './watch-wire.ts';
 
 /**
  * Largest request message: the largest KV command the log takes
@@ -84,7 +85,8 @@ export async function startEtcdServer(
     'grpc.enable_channelz': 0,
   });
   const serve = (name: EtcdServiceName, implementation: UntypedServiceImplementation): void => {
-    const definition = etcdService(name);
+    const definition =
+      name === 'etcdserverpb.Watch' ? encodingWatchEventsOnce(etcdService(name)) : etcdService(name);
     server.addService(definition, withBufferedStreamWrites(definition, implementation));
   };
   const header = responseHeaders(node);

@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError } from '../../base/errors.ts';
+import type { Event, KeyValue } from '../../kv/types.ts';
+import { etcdService } from './proto.ts';
 import {
   createRefusalOf,
+  encodingEventsOnce,
   WATCH_RANGE_EMPTY_REASON,
   type WireWatchCreateRequest,
+  type WireWatchResponse,
   watchCallOf,
+  wireEventOf,
 } from './watch-wire.ts';
 
 const bytes = (text: string) => Buffer.from(text);
@@ -66,5 +71,65 @@ describe('createRefusalOf', () => {
     assert.equal(createRefusalOf(create({ key: bytes('b'), range_end: bytes('c') })), undefined);
     // `\0` as range end means every key from the key on.
     assert.equal(createRefusalOf(create({ key: bytes('b'), range_end: Buffer.of(0) })), undefined);
+  });
+});
+
+const keyValue = (key: string, revision: number, value: string): KeyValue => ({
+  key: bytes(key),
+  value: bytes(value),
+  createRevision: 2,
+  modRevision: revision,
+  version: revision - 1,
+  lease: 0,
+});
+
+describe('wireEventOf', () => {
+  it('gives every watcher of a change the same wire event, with prev_kv or without', () => {
+    const kv = keyValue('a', 5, 'new');
+    const withPrevKv: Event = { type: 'put', kv, prevKv: keyValue('a', 4, 'old') };
+    // The hub's view of the change for a watcher that did not ask for prev_kv: the same kv, no prevKv.
+    const plain: Event = { type: 'put', kv };
+    assert.equal(wireEventOf(withPrevKv), wireEventOf({ ...withPrevKv }));
+    assert.equal(wireEventOf(plain), wireEventOf({ type: 'put', kv }));
+    assert.notEqual(wireEventOf(plain), wireEventOf(withPrevKv));
+    assert.deepEqual(wireEventOf(withPrevKv).prev_kv?.value, bytes('old'));
+    assert.equal(wireEventOf(plain).prev_kv, undefined);
+    // Another change of the key is another event.
+    assert.notEqual(wireEventOf({ type: 'put', kv: keyValue('a', 5, 'new') }), wireEventOf(plain));
+  });
+});
+
+describe('encodingEventsOnce', () => {
+  const serialize = etcdService('etcdserverpb.Watch')['Watch']?.responseSerialize as (
+    response: WireWatchResponse,
+  ) => Buffer;
+  const header = { cluster_id: 1, member_id: 2, revision: 9, raft_term: 3 };
+  const put = wireEventOf({
+    type: 'put',
+    kv: keyValue('a', 9, 'x'.repeat(300)),
+    prevKv: keyValue('a', 8, 'y'),
+  });
+  const deleted = wireEventOf({ type: 'delete', kv: keyValue('b', 9, '') });
+  const responses: WireWatchResponse[] = [
+    { header, watch_id: 7, events: [put, deleted] },
+    { header, watch_id: 8, events: [deleted], fragment: true },
+    { header, watch_id: 0, created: true },
+    { header, watch_id: 7, canceled: true, cancel_reason: 'gone', compact_revision: 4 },
+  ];
+
+  it('makes the bytes the protocol library makes of the whole response', () => {
+    const once = encodingEventsOnce(serialize);
+    for (const response of responses) assert.deepEqual(once(response), serialize(response));
+  });
+
+  it('encodes an event once, however many responses carry it', () => {
+    const encoded: unknown[] = [];
+    const once = encodingEventsOnce((response) => {
+      if (response.header === undefined) encoded.push(...(response.events ?? []));
+      return serialize(response);
+    });
+    for (let watcher = 0; watcher < 64; watcher++)
+      once({ header, watch_id: watcher, events: [put, deleted] });
+    assert.deepEqual(encoded, [put, deleted]);
   });
 });
