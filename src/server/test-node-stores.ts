@@ -9,7 +9,9 @@ import type { NodeStores } from './node.ts';
 
 /**
  * In-memory node stores; after `fillDisk()` every log sync rejects with an
- * `ENOSPC` error, as `fdatasync` on a full disk would.
+ * `ENOSPC` error, as `fdatasync` on a full disk would; after `holdSyncs()`
+ * every log sync waits until the function it returned is called, as a
+ * slow disk's would.
  *
  * @example
  * ```ts
@@ -18,14 +20,30 @@ import type { NodeStores } from './node.ts';
  * fillDisk(); // the next write's sync fails: the NOSPACE alarm
  * ```
  */
-export function memoryNodeStores(): { stores: NodeStores; fillDisk: () => void } {
+export function memoryNodeStores(): {
+  stores: NodeStores;
+  fillDisk: () => void;
+  holdSyncs: () => () => void;
+} {
   const log = new MemoryLogStore();
   let full = false;
+  let held: Promise<void> | undefined;
   const sync = log.sync.bind(log);
-  log.sync = () => {
+  log.sync = async () => {
+    if (held !== undefined) await held;
     if (!full) return sync();
     const error = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-    return Promise.reject(error);
+    throw error;
+  };
+  const holdSyncs = (): (() => void) => {
+    let release = (): void => {};
+    held = new Promise<void>((resolve) => {
+      release = () => {
+        held = undefined;
+        resolve();
+      };
+    });
+    return release;
   };
   const stores = {
     log,
@@ -33,5 +51,5 @@ export function memoryNodeStores(): { stores: NodeStores; fillDisk: () => void }
     snapshots: new MemorySnapshotStore(),
     close: async () => {},
   };
-  return { stores, fillDisk: () => (full = true) };
+  return { stores, fillDisk: () => (full = true), holdSyncs };
 }

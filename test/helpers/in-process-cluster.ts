@@ -22,6 +22,8 @@ export interface InProcessMember {
   readonly client: string;
   /** Makes its next log sync fail with ENOSPC. */
   fillDisk(): void;
+  /** Makes its log syncs wait until the function returned is called. */
+  holdSyncs(): () => void;
 }
 
 /** Members started by {@link startInProcessCluster}, stopped (and their directories removed) by `stop`. */
@@ -55,7 +57,7 @@ export async function startInProcessCluster(size: number): Promise<InProcessClus
       selves.map(async (self) => {
         const dir = mkdtempSync(join(tmpdir(), 'tessera-in-process-'));
         dirs.push(dir);
-        const { stores, fillDisk } = memoryNodeStores();
+        const { stores, fillDisk, holdSyncs } = memoryNodeStores();
         const peer = await listenPeer(self.peer, logger);
         const node = await TesseraNode.start({
           self,
@@ -68,7 +70,7 @@ export async function startInProcessCluster(size: number): Promise<InProcessClus
           electionTicks: 10,
         });
         const listeners = await serveNode(node, peer.server, peer.address, self, logger);
-        members.push({ node, listeners, client: self.client, fillDisk });
+        members.push({ node, listeners, client: self.client, fillDisk, holdSyncs });
       }),
     );
   } catch (error) {
