@@ -115,6 +115,11 @@ describe('int64Field', () => {
     assert.equal(int64Field(17, 'limit'), 17);
     assert.equal(int64Field('', 'limit'), 0);
     assert.equal(int64Field(undefined, 'limit'), 0);
+    // Up to 15 digits without BigInt, longer ones through it: exact either way.
+    assert.equal(int64Field('999999999999999', 'ID'), 999_999_999_999_999);
+    assert.equal(int64Field('-999999999999999', 'ID'), -999_999_999_999_999);
+    assert.equal(int64Field('0000000000000001', 'ID'), 1);
+    assert.ok(Object.is(int64Field('-0', 'revision'), 0));
   });
 
   it('refuses what would round or is no integer, naming the field', () => {

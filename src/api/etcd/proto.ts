@@ -89,6 +89,9 @@ export function int64Field(value: Int64 | undefined, field: string): number {
   if (typeof value === 'number') {
     if (Number.isSafeInteger(value)) return value;
   } else if (/^-?\d+$/.test(value)) {
+    // Up to 15 digits is below 2^53, so exact as a number: no BigInt (a range request has six int64
+    // fields, mostly '0'). `+ 0` makes '-0' a plain 0.
+    if (value.length <= (value.charCodeAt(0) === 45 ? 16 : 15)) return Number(value) + 0;
     const exact = BigInt(value);
     if (exact <= INT64_MAX_ACCEPTED && exact >= -INT64_MAX_ACCEPTED) return Number(exact);
   }
